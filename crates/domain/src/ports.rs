@@ -1,0 +1,349 @@
+//! Ports: what the application needs from the outside world. Each state-changing method is one
+//! atomic step (one transaction in PostgreSQL, one critical section in memory), so invariants
+//! hold at every instant. Time-based rules (expiry) are decided by the store's own clock, so
+//! several instances sharing one database agree.
+
+use crate::{
+    AdminQueueError, AdmissionReport, BrowseError, CancelError, ChargeAmount, ChargeError,
+    ChargeReceipt, Concert, ConcertId, CreateScheduleError, HoldPolicy, HoldSeatsError,
+    IdempotencyContext, IdempotencyKey, IdempotencyRecord, JoinQueueError, LedgerEntry, NewConcert,
+    NewSchedule, Page, PageRequest, PayError, PaymentId, PaymentReceipt, QueuePolicy,
+    QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
+    Reservation, ReservationId, ScheduleId, ScheduleSeats, ScheduleSummary, SeatSelection,
+    StoreError, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
+};
+use async_trait::async_trait;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The current time. Use cases and the in-memory store read it here so tests can move it.
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> Timestamp;
+}
+
+/// Fresh unique ids (UUID v7 in production: time-ordered, so indexes stay compact).
+#[cfg_attr(feature = "mock", mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A new, never-used UUID.
+    fn next_uuid(&self) -> Uuid;
+}
+
+/// Concerts, schedules and seats.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait CatalogueStore: Send + Sync {
+    /// Every concert, by id.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn list_concerts(&self) -> Result<Vec<Concert>, StoreError>;
+
+    /// Adds a concert with the default queue settings.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn create_concert(&self, concert: NewConcert) -> Result<Concert, StoreError>;
+
+    /// Adds a schedule and all its seats at once.
+    ///
+    /// # Errors
+    /// [`CreateScheduleError::ConcertNotFound`] for an unknown concert.
+    async fn create_schedule(
+        &self,
+        concert_id: ConcertId,
+        schedule: NewSchedule,
+    ) -> Result<ScheduleSeats, CreateScheduleError>;
+
+    /// The concert's schedules that have not started yet, by start time, with seat counts.
+    ///
+    /// # Errors
+    /// [`BrowseError::NotFound`] for an unknown concert.
+    async fn future_schedules(
+        &self,
+        concert_id: ConcertId,
+    ) -> Result<Vec<ScheduleSummary>, BrowseError>;
+
+    /// A schedule's seats with their availability now.
+    ///
+    /// # Errors
+    /// [`BrowseError::NotFound`] for an unknown schedule.
+    async fn schedule_seats(&self, schedule_id: ScheduleId) -> Result<ScheduleSeats, BrowseError>;
+
+    /// The concert a schedule belongs to, or `None` for an unknown schedule.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn schedule_concert(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> Result<Option<ConcertId>, StoreError>;
+}
+
+/// A new place in line, as the store returns it from a join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The live token (new or existing) and its place.
+    pub standing: QueueStanding,
+    /// True when a new token was issued, false when the user's live token was returned.
+    pub created: bool,
+}
+
+/// The waiting queue.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// Issues `token_id` to the user for the concert unless the user already has a live
+    /// (WAITING or ACTIVE, by the store's clock) token there, in which case that one is returned.
+    /// A new token goes to the back of the line.
+    ///
+    /// # Errors
+    /// [`JoinQueueError::ConcertNotFound`] for an unknown concert.
+    async fn join(
+        &self,
+        user_id: UserId,
+        concert_id: ConcertId,
+        token_id: QueueTokenId,
+        policy: QueuePolicy,
+    ) -> Result<Joined, JoinQueueError>;
+
+    /// The holder's view of a token; for a WAITING token this also records the poll, which
+    /// keeps the place alive for another idle timeout.
+    ///
+    /// # Errors
+    /// [`QueueTokenError::Access`] with `TokenRequired` for an unknown token, `NotActive` for
+    /// another user's.
+    async fn poll(
+        &self,
+        token_id: QueueTokenId,
+        user_id: UserId,
+        policy: QueuePolicy,
+    ) -> Result<QueueStanding, QueueTokenError>;
+
+    /// A token with its effective status, for authorising a request; `None` when unknown.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn token(
+        &self,
+        token_id: QueueTokenId,
+        policy: QueuePolicy,
+    ) -> Result<Option<QueueToken>, StoreError>;
+
+    /// Leaves the line or gives up the active slot (the token becomes EXPIRED). Leaving with an
+    /// already expired token succeeds and changes nothing.
+    ///
+    /// # Errors
+    /// [`QueueTokenError::Access`] with `TokenRequired` for an unknown token, `NotActive` for
+    /// another user's.
+    async fn leave(&self, token_id: QueueTokenId, user_id: UserId) -> Result<(), QueueTokenError>;
+
+    /// One admission tick over every concert: per concert, admits the earliest-issued WAITING
+    /// tokens, at most the batch and never above the active cap, unless paused. Safe to run in
+    /// several instances at once: a token is admitted once and the cap is never exceeded.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn admit(&self, policy: QueuePolicy) -> Result<Vec<AdmissionReport>, StoreError>;
+
+    /// Marks up to `batch` ACTIVE tokens whose window has closed as EXPIRED; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn expire_active(&self, batch: u32) -> Result<u64, StoreError>;
+
+    /// Drops up to `batch` WAITING tokens not polled for `idle_timeout`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn drop_idle(&self, idle_timeout: Duration, batch: u32) -> Result<u64, StoreError>;
+
+    /// Counts and settings of one concert's queue.
+    ///
+    /// # Errors
+    /// [`AdminQueueError::ConcertNotFound`] for an unknown concert.
+    async fn stats(
+        &self,
+        concert_id: ConcertId,
+        policy: QueuePolicy,
+    ) -> Result<QueueStats, AdminQueueError>;
+
+    /// Changes a concert's admission settings (effective at the next tick); returns the new stats.
+    ///
+    /// # Errors
+    /// [`AdminQueueError::ConcertNotFound`] for an unknown concert.
+    async fn update_settings(
+        &self,
+        concert_id: ConcertId,
+        patch: QueueSettingsPatch,
+        policy: QueuePolicy,
+    ) -> Result<QueueStats, AdminQueueError>;
+
+    /// Waiting and active counts of every concert, for metrics.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn all_stats(
+        &self,
+        policy: QueuePolicy,
+    ) -> Result<Vec<(ConcertId, QueueStats)>, StoreError>;
+}
+
+/// Everything a hold needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHold {
+    /// The id to give the reservation.
+    pub reservation_id: ReservationId,
+    /// The holder.
+    pub user_id: UserId,
+    /// The schedule.
+    pub schedule_id: ScheduleId,
+    /// The seats, sorted.
+    pub seats: SeatSelection,
+}
+
+/// Seat holds and reservations.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ReservationStore: Send + Sync {
+    /// Holds all the seats for `policy.ttl()` or none. Locks seats in ascending id order, so
+    /// opposite-order holds never deadlock.
+    ///
+    /// # Errors
+    /// [`HoldSeatsError::ScheduleNotFound`] (unknown or started), `SeatNotFound` (a seat not in
+    /// the schedule), `SeatUnavailable` (any seat sold or under an unexpired hold; lists them),
+    /// `HoldLimitExceeded` (the user's unexpired held seats plus these exceed the per-user cap).
+    async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError>;
+
+    /// One of the user's reservations, with its effective status; `None` when it does not exist
+    /// or belongs to someone else.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn reservation(
+        &self,
+        user_id: UserId,
+        id: ReservationId,
+    ) -> Result<Option<Reservation>, StoreError>;
+
+    /// The user's reservations, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn reservations(
+        &self,
+        user_id: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Reservation>, StoreError>;
+
+    /// Cancels a HELD, unexpired reservation; its seats are free at once.
+    ///
+    /// # Errors
+    /// [`CancelError::NotFound`] (unknown or someone else's), `NotCancellable` (any other status).
+    async fn cancel(&self, user_id: UserId, id: ReservationId) -> Result<Reservation, CancelError>;
+
+    /// Marks up to `batch` HELD reservations past `held_until` as EXPIRED; returns how many.
+    /// Correctness never depends on this running: expired holds count as expired anyway.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn expire_holds(&self, batch: u32) -> Result<u64, StoreError>;
+}
+
+/// Everything a charge needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCharge {
+    /// The wallet's owner.
+    pub user_id: UserId,
+    /// The ledger entry's id.
+    pub transaction_id: TransactionId,
+    /// How much to add.
+    pub amount: ChargeAmount,
+    /// The key it runs under.
+    pub idempotency: IdempotencyContext,
+}
+
+/// Everything a payment needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPayment {
+    /// The payer.
+    pub user_id: UserId,
+    /// What is paid for.
+    pub reservation_id: ReservationId,
+    /// The payer's queue token, expired by the payment.
+    pub queue_token: QueueTokenId,
+    /// The payment's id.
+    pub payment_id: PaymentId,
+    /// The ledger entry's id.
+    pub transaction_id: TransactionId,
+    /// The key it runs under.
+    pub idempotency: IdempotencyContext,
+}
+
+/// Wallets, their ledger and payments. Money moves only here, only with conditional updates.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait WalletStore: Send + Sync {
+    /// The user's wallet (balance 0 if never seen).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn wallet(&self, user_id: UserId) -> Result<Wallet, StoreError>;
+
+    /// Adds money and a CHARGE ledger entry, and records the outcome under the key, atomically.
+    /// If the key already has an outcome for the same fingerprint, returns that outcome and
+    /// changes nothing. A rejection is recorded too, so a replay answers the same.
+    ///
+    /// # Errors
+    /// [`ChargeError::BalanceLimitExceeded`] (nothing changes), `IdempotencyKeyReused` (another
+    /// fingerprint under the key), `IdempotencyKeyInUse` (the same key is mid-flight).
+    async fn charge(
+        &self,
+        charge: NewCharge,
+        policy: WalletPolicy,
+    ) -> Result<ChargeReceipt, ChargeError>;
+
+    /// Pays exactly the reservation's total price, atomically: debits the wallet (only if the
+    /// balance covers it), confirms the reservation (only if HELD and unexpired by the store's
+    /// clock), writes the payment and a PAYMENT ledger entry, expires the queue token, and
+    /// records the outcome under the key. Replays like [`WalletStore::charge`].
+    ///
+    /// # Errors
+    /// [`PayError::ReservationNotFound`] (unknown or someone else's), `Access(NotActive)` (the
+    /// token is no longer ACTIVE for this user and the reservation's concert), `NotPayable`,
+    /// `InsufficientBalance` (nothing changes), `IdempotencyKeyReused`, `IdempotencyKeyInUse`.
+    async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError>;
+
+    /// The user's ledger, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn ledger(
+        &self,
+        user_id: UserId,
+        page: PageRequest,
+    ) -> Result<Page<LedgerEntry>, StoreError>;
+
+    /// What is stored under a user's idempotency key, if anything (checked before any other
+    /// check, so a replay is answered even after the queue token has expired).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn idempotency_record(
+        &self,
+        user_id: UserId,
+        key: IdempotencyKey,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
+
+/// Liveness of the backing store, for `/health/ready`.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait StoreHealth: Send + Sync {
+    /// Answers when the store can serve requests.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when it cannot.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
