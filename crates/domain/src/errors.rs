@@ -1,7 +1,9 @@
 //! One error enum per operation. Each says exactly what can go wrong with that operation, so
 //! the HTTP adapter can map every case to one contract code and nothing falls through to a 500.
 
-use crate::{QueueAccessError, ReservationStatus, SeatId};
+use crate::{
+    InvalidChargeAmount, InvalidSeatSelection, QueueAccessError, ReservationStatus, SeatId,
+};
 
 /// A store could not do its job for reasons outside the business rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +72,9 @@ pub enum QueueTokenError {
 /// Holding seats.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HoldSeatsError {
+    /// The seat list is empty, too long or repeats a seat (checked before any store call).
+    #[error(transparent)]
+    InvalidSelection(#[from] InvalidSeatSelection),
     /// No such schedule, or it has already started.
     #[error("schedule not found")]
     ScheduleNotFound,
@@ -126,6 +131,10 @@ pub enum CancelError {
 /// Charging a wallet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChargeError {
+    /// The amount is outside 1 ..= the per-charge maximum (checked before any store call,
+    /// after the idempotency lookup; nothing is stored).
+    #[error(transparent)]
+    InvalidAmount(#[from] InvalidChargeAmount),
     /// The balance would exceed the maximum; nothing changed.
     #[error("the balance would exceed the maximum")]
     BalanceLimitExceeded,

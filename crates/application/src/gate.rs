@@ -1,0 +1,70 @@
+//! The queue gate: only the holder of an ACTIVE token for a concert may browse, hold and pay.
+
+use domain::ports::QueueStore;
+use domain::{
+    ConcertId, QueueAccessError, QueuePolicy, QueueToken, QueueTokenId, StoreError, UserId,
+};
+
+/// Checks `Queue-Token`s against the store's view of them.
+pub struct QueueGate<'a> {
+    queue: &'a dyn QueueStore,
+    policy: QueuePolicy,
+}
+
+/// Why the gate did not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GateError {
+    /// The token does not let the caller in.
+    Access(QueueAccessError),
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl<'a> QueueGate<'a> {
+    /// A gate over a queue store.
+    #[must_use]
+    pub fn new(queue: &'a dyn QueueStore, policy: QueuePolicy) -> Self {
+        Self { queue, policy }
+    }
+
+    /// Opens for `user` on `concert` when `token` is the user's ACTIVE token for that concert.
+    ///
+    /// # Errors
+    /// `TokenRequired` for a missing or unknown token, `NotActive` for one that is waiting,
+    /// expired, or another user's or concert's; store failures pass through.
+    pub async fn admit(
+        &self,
+        token: Option<QueueTokenId>,
+        user: UserId,
+        concert: ConcertId,
+    ) -> Result<QueueToken, GateError> {
+        let id = token.ok_or(GateError::Access(QueueAccessError::TokenRequired))?;
+        let found = self
+            .queue
+            .token(id, self.policy)
+            .await
+            .map_err(GateError::Store)?;
+        let token = found.ok_or(GateError::Access(QueueAccessError::TokenRequired))?;
+        token.authorize(user, concert).map_err(GateError::Access)?;
+        Ok(token)
+    }
+}
+
+macro_rules! gate_error_into {
+    ($($target:ty),*) => {$(
+        impl From<GateError> for $target {
+            fn from(e: GateError) -> Self {
+                match e {
+                    GateError::Access(a) => Self::Access(a),
+                    GateError::Store(s) => Self::Store(s),
+                }
+            }
+        }
+    )*};
+}
+
+gate_error_into!(
+    domain::BrowseError,
+    domain::HoldSeatsError,
+    domain::PayError
+);

@@ -1,0 +1,79 @@
+//! The payment use case: replay first, then the queue gate, then one atomic store step.
+
+use crate::{Idempotent, Services};
+use domain::ports::NewPayment;
+use domain::{
+    IdempotencyContext, IdempotencyDecision, PayError, PaymentId, PaymentReceipt, PaymentRejection,
+    QueueAccessError, QueueTokenId, ReservationId, StoredOutcome, TransactionId, UserId,
+};
+use tracing::instrument;
+
+impl Services {
+    /// Pays for one of the user's HELD reservations with exactly its total price. A replay is
+    /// answered from the stored record before any other check (even after the payment has
+    /// expired the queue token).
+    ///
+    /// # Errors
+    /// `IdempotencyKeyReused` / `IdempotencyKeyInUse`; `Access` for a missing or inactive
+    /// queue token; `ReservationNotFound`; `NotPayable`; `InsufficientBalance`.
+    #[instrument(skip(self, idempotency, token), fields(user_id = %user, reservation_id = %reservation_id, key = idempotency.key.as_str()))]
+    pub async fn pay(
+        &self,
+        user: UserId,
+        token: Option<QueueTokenId>,
+        idempotency: IdempotencyContext,
+        reservation_id: ReservationId,
+    ) -> Result<Idempotent<PaymentReceipt>, PayError> {
+        let record = self
+            .ports
+            .wallets
+            .idempotency_record(user, idempotency.key.clone())
+            .await?;
+        match IdempotencyDecision::decide(record, &idempotency.fingerprint) {
+            IdempotencyDecision::Proceed => {}
+            IdempotencyDecision::Replay(outcome) => return replay_payment(outcome),
+            IdempotencyDecision::InUse => return Err(PayError::IdempotencyKeyInUse),
+            IdempotencyDecision::Reused => return Err(PayError::IdempotencyKeyReused),
+        }
+        let token = token.ok_or(PayError::Access(QueueAccessError::TokenRequired))?;
+        let reservation = self
+            .ports
+            .reservations
+            .reservation(user, reservation_id)
+            .await?
+            .ok_or(PayError::ReservationNotFound)?;
+        self.gate()
+            .admit(Some(token), user, reservation.concert_id)
+            .await?;
+        let payment = NewPayment {
+            user_id: user,
+            reservation_id,
+            queue_token: token,
+            payment_id: PaymentId::from_uuid(self.ports.ids.next_uuid()),
+            transaction_id: TransactionId::from_uuid(self.ports.ids.next_uuid()),
+            idempotency,
+        };
+        let receipt = self.ports.wallets.pay(payment).await?;
+        Ok(Idempotent {
+            value: receipt,
+            replayed: false,
+        })
+    }
+}
+
+/// Turns a stored outcome back into the payment's answer.
+fn replay_payment(outcome: StoredOutcome) -> Result<Idempotent<PaymentReceipt>, PayError> {
+    match outcome {
+        StoredOutcome::Paid(receipt) => Ok(Idempotent {
+            value: receipt,
+            replayed: true,
+        }),
+        StoredOutcome::PaymentRejected(PaymentRejection::NotPayable) => Err(PayError::NotPayable),
+        StoredOutcome::PaymentRejected(PaymentRejection::InsufficientBalance) => {
+            Err(PayError::InsufficientBalance)
+        }
+        StoredOutcome::Charged(_) | StoredOutcome::ChargeRejected(_) => {
+            Err(PayError::IdempotencyKeyReused)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The bundle of ports and settings every use case draws on.
+
+use crate::JoinRateLimiter;
+use domain::ports::{
+    CatalogueStore, Clock, IdGenerator, QueueStore, ReservationStore, StoreHealth, WalletStore,
+};
+use domain::{HoldPolicy, QueuePolicy, WalletPolicy};
+use std::sync::Arc;
+
+/// The outside world, as the use cases see it.
+#[derive(Clone)]
+pub struct Ports {
+    /// Concerts, schedules, seats.
+    pub catalogue: Arc<dyn CatalogueStore>,
+    /// The waiting queue.
+    pub queue: Arc<dyn QueueStore>,
+    /// Holds and reservations.
+    pub reservations: Arc<dyn ReservationStore>,
+    /// Wallets, ledger, payments.
+    pub wallets: Arc<dyn WalletStore>,
+    /// Store liveness.
+    pub health: Arc<dyn StoreHealth>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Fresh ids.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+/// Operator-tunable rules, validated at start-up.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Queue defaults.
+    pub queue: QueuePolicy,
+    /// Hold limits.
+    pub hold: HoldPolicy,
+    /// Wallet limits.
+    pub wallet: WalletPolicy,
+}
+
+/// Every use case, sharing one set of ports and settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub(crate) ports: Ports,
+    pub(crate) settings: Settings,
+    pub(crate) join_limiter: Arc<JoinRateLimiter>,
+}
+
+impl Services {
+    /// Wires the use cases.
+    #[must_use]
+    pub fn new(ports: Ports, settings: Settings, join_limiter: JoinRateLimiter) -> Self {
+        Self {
+            ports,
+            settings,
+            join_limiter: Arc::new(join_limiter),
+        }
+    }
+
+    /// The settings in force.
+    #[must_use]
+    pub const fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The ports (for health checks and metrics collection).
+    #[must_use]
+    pub const fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    pub(crate) fn gate(&self) -> crate::QueueGate<'_> {
+        crate::QueueGate::new(self.ports.queue.as_ref(), self.settings.queue)
+    }
+}
