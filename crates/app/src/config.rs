@@ -1,0 +1,886 @@
+//! Operator configuration: every setting is an environment variable and a kebab-case flag of the
+//! same name (`HOLD_TTL_SECS` / `--hold-ttl-secs`); a flag wins over the variable, which wins over
+//! the default. [`Config::resolve`] validates everything at once into the domain's policies, so
+//! a bad value stops the binary before it binds a port, with a message naming the setting.
+
+use adapters_scheduler::JobIntervals;
+use application::{JoinRateLimit, Settings};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::{HoldPolicy, InvalidPolicy, Money, QueuePolicy, WalletPolicy};
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Default `BIND_ADDR`.
+pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
+/// `JWT_SECRET` used when neither it nor `DATABASE_URL` is set (demo mode only).
+pub const DEV_JWT_SECRET: &str = "dev-secret";
+/// `ADMIN_API_KEY` used when neither it nor `DATABASE_URL` is set (demo mode only).
+pub const DEV_ADMIN_API_KEY: &str = "dev-admin-key";
+/// Largest request body the API accepts (fixed by the API contract: 64 KiB).
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Longest accepted TTL or timeout, in seconds (7 days): keeps timestamp arithmetic far from
+/// any overflow and catches a value typed in milliseconds by mistake.
+pub const MAX_TTL_SECS: u64 = 7 * 24 * 3600;
+/// Longest accepted job interval, in milliseconds (1 hour).
+pub const MAX_INTERVAL_MS: u64 = 3600 * 1000;
+
+/// A value that must not end up in logs (a secret, or a URL that may hold a password). Its
+/// `Debug` and `Display` print `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself, for the one place that needs it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (coloured on a terminal).
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The command line: the settings, then an optional subcommand (`serve` when none).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "concert-reservation",
+    version,
+    about = "Concert seat-reservation backend: waiting queue, seat holds, wallet and payments.",
+    long_about = "Concert seat-reservation backend: waiting queue, seat holds, wallet and payments.\n\n\
+        Every setting is an environment variable and a flag of the same name; a flag wins over \
+        the variable. Without DATABASE_URL the service runs on an in-memory store with demo data \
+        (lost on exit) and development secrets; with it, JWT_SECRET and ADMIN_API_KEY are required."
+)]
+pub struct Cli {
+    /// The settings.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do (default: `serve`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What the binary does.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API and the background jobs until SIGINT or SIGTERM (the default).
+    Serve,
+    /// Print a user JWT signed with JWT_SECRET, for local use (tokens are normally issued by an
+    /// external identity provider).
+    MintToken {
+        /// The user id to put in `sub` (a positive integer).
+        #[arg(long)]
+        user_id: i64,
+        /// How long the token is valid, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+    /// Apply the database migrations to DATABASE_URL and exit.
+    Migrate,
+}
+
+/// Every operator setting, as given (see [`Config::resolve`] for the validated form). Build one
+/// with [`Config::parse_from_args`] (flags and environment) or, in tests, [`Config::for_tests`]
+/// plus struct-update overrides.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct Config {
+    /// Where the HTTP server listens (`host:port`; port 0 picks a free port).
+    #[arg(long, env = "BIND_ADDR", default_value = DEFAULT_BIND_ADDR, global = true)]
+    pub bind_addr: String,
+
+    /// PostgreSQL URL. Unset: in-memory store with demo data, lost on exit.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<Secret>,
+
+    /// Connections in the PostgreSQL pool [default: 4 × available CPUs, kept within 8..=64].
+    #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
+    pub database_pool_size: Option<u32>,
+
+    /// HS256 secret of user JWTs [default: `dev-secret` without DATABASE_URL; required with it].
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// Operator key of /api/v1/admin/* [default: `dev-admin-key` without DATABASE_URL; required
+    /// with it].
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true, global = true)]
+    pub admin_api_key: Option<Secret>,
+
+    /// Time between queue admission ticks, in milliseconds.
+    #[arg(
+        long,
+        env = "QUEUE_ADMIT_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub queue_admit_interval_ms: u64,
+
+    /// Default number of tokens admitted per concert per tick.
+    #[arg(long, env = "QUEUE_ADMIT_BATCH", default_value_t = 100, global = true)]
+    pub queue_admit_batch: u32,
+
+    /// Default cap of ACTIVE tokens per concert.
+    #[arg(long, env = "QUEUE_MAX_ACTIVE", default_value_t = 1000, global = true)]
+    pub queue_max_active: u32,
+
+    /// Length of the active window of an admitted token, in seconds.
+    #[arg(
+        long,
+        env = "QUEUE_ACTIVE_TTL_SECS",
+        default_value_t = 600,
+        global = true
+    )]
+    pub queue_active_ttl_secs: u64,
+
+    /// A waiting token not polled for this many seconds is dropped.
+    #[arg(
+        long,
+        env = "QUEUE_IDLE_TIMEOUT_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub queue_idle_timeout_secs: u64,
+
+    /// How long a seat hold lasts, in seconds.
+    #[arg(long, env = "HOLD_TTL_SECS", default_value_t = 300, global = true)]
+    pub hold_ttl_secs: u64,
+
+    /// Most seats in one hold.
+    #[arg(
+        long,
+        env = "MAX_SEATS_PER_RESERVATION",
+        default_value_t = 4,
+        global = true
+    )]
+    pub max_seats_per_reservation: u32,
+
+    /// Most seats one user may hold at once, over all holds.
+    #[arg(
+        long,
+        env = "MAX_SEATS_HELD_PER_USER",
+        default_value_t = 4,
+        global = true
+    )]
+    pub max_seats_held_per_user: u32,
+
+    /// Largest single wallet charge, in KRW.
+    #[arg(long, env = "CHARGE_MAX", default_value_t = 1_000_000, global = true)]
+    pub charge_max: u64,
+
+    /// Largest wallet balance, in KRW.
+    #[arg(
+        long,
+        env = "BALANCE_MAX",
+        default_value_t = 100_000_000,
+        global = true
+    )]
+    pub balance_max: u64,
+
+    /// Log output format; RUST_LOG filters (default `info`).
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    /// HTTP worker threads [default: available CPUs].
+    #[arg(long, env = "HTTP_WORKERS", global = true)]
+    pub http_workers: Option<usize>,
+
+    /// Queue joins allowed per user per window (0 disables the limit).
+    #[arg(
+        long,
+        env = "QUEUE_JOIN_RATE_LIMIT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub queue_join_rate_limit: u32,
+
+    /// Length of the queue-join rate-limit window, in seconds.
+    #[arg(
+        long,
+        env = "QUEUE_JOIN_RATE_WINDOW_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub queue_join_rate_window_secs: u32,
+
+    /// Time between the expiry sweeps (active tokens, idle waiting tokens, holds), in ms.
+    #[arg(
+        long,
+        env = "EXPIRY_SWEEP_INTERVAL_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub expiry_sweep_interval_ms: u64,
+
+    /// Longest time one HTTP request may take before it is answered with an error, in seconds.
+    #[arg(
+        long,
+        env = "REQUEST_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+
+    /// Seed demo concerts when running on the in-memory store (ignored with DATABASE_URL).
+    #[arg(
+        long,
+        env = "DEMO_DATA",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub demo_data: bool,
+}
+
+/// Why the settings were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A value the domain refuses (zero counts or durations, charge above balance maximum).
+    #[error(transparent)]
+    Policy(#[from] InvalidPolicy),
+    /// A secret that must be given explicitly when a database is configured.
+    #[error(
+        "{name} must be set to a real secret when DATABASE_URL is set \
+         (the built-in development value is only allowed with the in-memory store)"
+    )]
+    SecretRequired {
+        /// The variable's name.
+        name: &'static str,
+    },
+    /// Any other refused value.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The variable's name.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// The validated settings, ready for wiring.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The domain policies.
+    pub settings: Settings,
+    /// The per-user queue-join limit.
+    pub join_rate_limit: JoinRateLimit,
+    /// The JWT secret in force (the development one in demo mode).
+    pub jwt_secret: Secret,
+    /// The operator key in force (the development one in demo mode).
+    pub admin_api_key: Secret,
+    /// Connections in the PostgreSQL pool.
+    pub database_pool_size: usize,
+    /// HTTP worker threads.
+    pub http_workers: usize,
+    /// The background jobs' intervals.
+    pub job_intervals: JobIntervals,
+    /// Per-request time limit.
+    pub request_timeout: Duration,
+}
+
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// The default pool size: 4 connections per CPU (requests hold a connection only for one short
+/// transaction, and several wait on I/O at once), kept within 8..=64 so a tiny container still
+/// has a few and a big machine does not exhaust PostgreSQL's default `max_connections` of 100.
+/// (The same rule as `adapters_postgres::PgConfig::new`.)
+#[must_use]
+pub fn default_pool_size() -> usize {
+    (4 * available_cpus()).clamp(8, 64)
+}
+
+impl Config {
+    /// Parses flags (the first item is the program name) and the environment, like the binary.
+    ///
+    /// # Errors
+    /// clap's error for an unknown flag or a malformed number; `--help` and `--version` are
+    /// errors too (print them with `err.exit()`).
+    pub fn parse_from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from(args).map(|cli| cli.config)
+    }
+
+    /// The documented defaults, without reading flags or the environment, except that the
+    /// server listens on `127.0.0.1:0` (a free port) with two HTTP workers (tests start many
+    /// instances). Override fields for a test:
+    /// `Config { hold_ttl_secs: 1, ..Config::for_tests() }`.
+    #[must_use]
+    pub fn for_tests() -> Self {
+        Self {
+            bind_addr: "127.0.0.1:0".to_owned(),
+            database_url: None,
+            database_pool_size: None,
+            jwt_secret: None,
+            admin_api_key: None,
+            queue_admit_interval_ms: 1000,
+            queue_admit_batch: 100,
+            queue_max_active: 1000,
+            queue_active_ttl_secs: 600,
+            queue_idle_timeout_secs: 300,
+            hold_ttl_secs: 300,
+            max_seats_per_reservation: 4,
+            max_seats_held_per_user: 4,
+            charge_max: 1_000_000,
+            balance_max: 100_000_000,
+            log_format: LogFormat::Pretty,
+            http_workers: Some(2),
+            queue_join_rate_limit: 10,
+            queue_join_rate_window_secs: 60,
+            expiry_sweep_interval_ms: 1000,
+            request_timeout_secs: 10,
+            demo_data: true,
+        }
+    }
+
+    /// Whether the in-memory store is used (no `DATABASE_URL`).
+    #[must_use]
+    pub const fn in_memory(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    /// The JWT secret in force: `JWT_SECRET`, or the development one without a database.
+    ///
+    /// # Errors
+    /// [`ConfigError::SecretRequired`] with a database and no (or the development) secret;
+    /// [`ConfigError::Invalid`] for an empty one.
+    pub fn jwt_secret(&self) -> Result<Secret, ConfigError> {
+        self.secret("JWT_SECRET", self.jwt_secret.as_ref(), DEV_JWT_SECRET)
+    }
+
+    /// The operator key in force: `ADMIN_API_KEY`, or the development one without a database.
+    ///
+    /// # Errors
+    /// As [`Config::jwt_secret`].
+    pub fn admin_api_key(&self) -> Result<Secret, ConfigError> {
+        self.secret(
+            "ADMIN_API_KEY",
+            self.admin_api_key.as_ref(),
+            DEV_ADMIN_API_KEY,
+        )
+    }
+
+    fn secret(
+        &self,
+        name: &'static str,
+        given: Option<&Secret>,
+        dev: &str,
+    ) -> Result<Secret, ConfigError> {
+        match given {
+            Some(s) if s.expose().trim().is_empty() => {
+                if self.in_memory() {
+                    Err(invalid(name, "must not be empty"))
+                } else {
+                    Err(ConfigError::SecretRequired { name })
+                }
+            }
+            Some(s) if !self.in_memory() && s.expose() == dev => {
+                Err(ConfigError::SecretRequired { name })
+            }
+            Some(s) => Ok(s.clone()),
+            None if self.in_memory() => Ok(Secret::new(dev)),
+            None => Err(ConfigError::SecretRequired { name }),
+        }
+    }
+
+    /// Validates every setting at once, in a fixed order (the first bad one is reported).
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first refused setting.
+    pub fn resolve(&self) -> Result<Resolved, ConfigError> {
+        let jwt_secret = self.jwt_secret()?;
+        let admin_api_key = self.admin_api_key()?;
+
+        let secs = |name: &'static str, v: u64| -> Result<Duration, ConfigError> {
+            if v > MAX_TTL_SECS {
+                Err(invalid(name, format!("must be at most {MAX_TTL_SECS} s")))
+            } else {
+                Ok(Duration::from_secs(v))
+            }
+        };
+        let millis = |name: &'static str, v: u64| -> Result<Duration, ConfigError> {
+            if v > MAX_INTERVAL_MS {
+                Err(invalid(
+                    name,
+                    format!("must be at most {MAX_INTERVAL_MS} ms"),
+                ))
+            } else {
+                Ok(Duration::from_millis(v))
+            }
+        };
+        let money = |name: &'static str, v: u64| -> Result<Money, ConfigError> {
+            i64::try_from(v)
+                .ok()
+                .and_then(|v| Money::new(v).ok())
+                .ok_or_else(|| invalid(name, format!("must be at most {}", i64::MAX)))
+        };
+
+        let queue = QueuePolicy::new(
+            self.queue_admit_batch,
+            self.queue_max_active,
+            millis("QUEUE_ADMIT_INTERVAL_MS", self.queue_admit_interval_ms)?,
+            secs("QUEUE_ACTIVE_TTL_SECS", self.queue_active_ttl_secs)?,
+            secs("QUEUE_IDLE_TIMEOUT_SECS", self.queue_idle_timeout_secs)?,
+        )?;
+        let hold = HoldPolicy::new(
+            secs("HOLD_TTL_SECS", self.hold_ttl_secs)?,
+            self.max_seats_per_reservation,
+            self.max_seats_held_per_user,
+        )?;
+        if hold.max_seats_per_reservation() > hold.max_seats_held_per_user() {
+            return Err(invalid(
+                "MAX_SEATS_PER_RESERVATION",
+                "must not exceed MAX_SEATS_HELD_PER_USER (such a hold could never succeed)",
+            ));
+        }
+        let wallet = WalletPolicy::new(
+            money("CHARGE_MAX", self.charge_max)?,
+            money("BALANCE_MAX", self.balance_max)?,
+        )?;
+
+        if self.queue_join_rate_window_secs == 0 {
+            return Err(invalid("QUEUE_JOIN_RATE_WINDOW_SECS", "must be at least 1"));
+        }
+        let join_rate_limit = JoinRateLimit {
+            max_joins: self.queue_join_rate_limit,
+            window_secs: self.queue_join_rate_window_secs,
+        };
+
+        if self.expiry_sweep_interval_ms == 0 {
+            return Err(invalid("EXPIRY_SWEEP_INTERVAL_MS", "must be at least 1"));
+        }
+        let sweep = millis("EXPIRY_SWEEP_INTERVAL_MS", self.expiry_sweep_interval_ms)?;
+        let job_intervals = JobIntervals::new(queue.admit_interval(), sweep);
+
+        if self.request_timeout_secs == 0 {
+            return Err(invalid("REQUEST_TIMEOUT_SECS", "must be at least 1"));
+        }
+        let request_timeout = secs("REQUEST_TIMEOUT_SECS", self.request_timeout_secs)?;
+
+        let database_pool_size = match self.database_pool_size {
+            None => default_pool_size(),
+            Some(0) => return Err(invalid("DATABASE_POOL_SIZE", "must be at least 1")),
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        let http_workers = match self.http_workers {
+            None => available_cpus(),
+            Some(0) => return Err(invalid("HTTP_WORKERS", "must be at least 1")),
+            Some(n) if n > 1024 => return Err(invalid("HTTP_WORKERS", "must be at most 1024")),
+            Some(n) => n,
+        };
+
+        Ok(Resolved {
+            settings: Settings {
+                queue,
+                hold,
+                wallet,
+            },
+            join_rate_limit,
+            jwt_secret,
+            admin_api_key,
+            database_pool_size,
+            http_workers,
+            job_intervals,
+            request_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    /// Every variable the binary reads; cleared around the tests that parse, which run one at a
+    /// time (the process environment is shared by all tests of this binary).
+    const VARS: &[&str] = &[
+        "BIND_ADDR",
+        "DATABASE_URL",
+        "DATABASE_POOL_SIZE",
+        "JWT_SECRET",
+        "ADMIN_API_KEY",
+        "QUEUE_ADMIT_INTERVAL_MS",
+        "QUEUE_ADMIT_BATCH",
+        "QUEUE_MAX_ACTIVE",
+        "QUEUE_ACTIVE_TTL_SECS",
+        "QUEUE_IDLE_TIMEOUT_SECS",
+        "HOLD_TTL_SECS",
+        "MAX_SEATS_PER_RESERVATION",
+        "MAX_SEATS_HELD_PER_USER",
+        "CHARGE_MAX",
+        "BALANCE_MAX",
+        "LOG_FORMAT",
+        "HTTP_WORKERS",
+        "QUEUE_JOIN_RATE_LIMIT",
+        "QUEUE_JOIN_RATE_WINDOW_SECS",
+        "EXPIRY_SWEEP_INTERVAL_MS",
+        "REQUEST_TIMEOUT_SECS",
+        "DEMO_DATA",
+    ];
+
+    static ENV: Mutex<()> = Mutex::new(());
+
+    /// Holds the environment lock with every variable of ours unset.
+    fn clean_env() -> MutexGuard<'static, ()> {
+        let guard = ENV.lock().unwrap_or_else(PoisonError::into_inner);
+        for var in VARS {
+            std::env::remove_var(var);
+        }
+        guard
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("concert-reservation").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let _env = clean_env();
+        let cli = parse(&[]).expect("no arguments parse");
+        assert_eq!(cli.command, None, "serve is the default");
+        let c = cli.config;
+        assert_eq!(
+            c,
+            Config {
+                bind_addr: DEFAULT_BIND_ADDR.to_owned(),
+                http_workers: None,
+                ..Config::for_tests()
+            }
+        );
+        let r = c.resolve().expect("defaults are valid");
+        assert_eq!(r.jwt_secret.expose(), DEV_JWT_SECRET);
+        assert_eq!(r.admin_api_key.expose(), DEV_ADMIN_API_KEY);
+        assert_eq!(r.settings.queue.admit_batch(), 100);
+        assert_eq!(r.settings.queue.max_active(), 1000);
+        assert_eq!(r.settings.queue.admit_interval(), Duration::from_secs(1));
+        assert_eq!(r.settings.queue.active_ttl(), Duration::from_secs(600));
+        assert_eq!(r.settings.queue.idle_timeout(), Duration::from_secs(300));
+        assert_eq!(r.settings.hold.ttl(), Duration::from_secs(300));
+        assert_eq!(r.settings.hold.max_seats_per_reservation(), 4);
+        assert_eq!(r.settings.hold.max_seats_held_per_user(), 4);
+        assert_eq!(r.settings.wallet.charge_max().won(), 1_000_000);
+        assert_eq!(r.settings.wallet.balance_max().won(), 100_000_000);
+        assert_eq!(
+            r.join_rate_limit,
+            JoinRateLimit {
+                max_joins: 10,
+                window_secs: 60
+            }
+        );
+        assert_eq!(
+            r.job_intervals,
+            JobIntervals::new(Duration::from_secs(1), Duration::from_secs(1))
+        );
+        assert_eq!(r.request_timeout, Duration::from_secs(10));
+        assert_eq!(r.http_workers, available_cpus());
+        assert_eq!(r.database_pool_size, default_pool_size());
+        assert!((8..=64).contains(&r.database_pool_size));
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_environment_which_wins_over_the_default() {
+        let _env = clean_env();
+        std::env::set_var("HOLD_TTL_SECS", "7");
+        std::env::set_var("QUEUE_MAX_ACTIVE", "3");
+        std::env::set_var("LOG_FORMAT", "json");
+        std::env::set_var("DEMO_DATA", "false");
+        let c = parse(&["--hold-ttl-secs", "9"]).expect("parses").config;
+        assert_eq!(c.hold_ttl_secs, 9, "flag over env");
+        assert_eq!(c.queue_max_active, 3, "env over default");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.demo_data);
+        assert_eq!(c.queue_admit_batch, 100, "default");
+        for var in VARS {
+            std::env::remove_var(var);
+        }
+    }
+
+    #[test]
+    fn settings_may_follow_the_subcommand() {
+        let _env = clean_env();
+        let cli = parse(&[
+            "serve",
+            "--queue-admit-interval-ms",
+            "100",
+            "--demo-data",
+            "no",
+        ])
+        .expect("parses");
+        assert_eq!(cli.command, Some(Command::Serve));
+        assert_eq!(cli.config.queue_admit_interval_ms, 100);
+        assert!(!cli.config.demo_data);
+
+        let cli = parse(&["--jwt-secret", "s", "mint-token", "--user-id", "7"]).expect("parses");
+        assert_eq!(
+            cli.command,
+            Some(Command::MintToken {
+                user_id: 7,
+                ttl_secs: 3600
+            })
+        );
+        assert_eq!(cli.config.jwt_secret, Some(Secret::new("s")));
+    }
+
+    #[test]
+    fn malformed_numbers_and_unknown_flags_are_refused() {
+        let _env = clean_env();
+        assert!(parse(&["--hold-ttl-secs", "-1"]).is_err());
+        assert!(parse(&["--hold-ttl-secs", "soon"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+        assert!(parse(&["--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn help_lists_every_setting_with_its_variable_and_default() {
+        let help = Cli::command().render_long_help().to_string();
+        for var in VARS {
+            assert!(
+                help.contains(&format!("env: {var}")),
+                "{var} missing in --help"
+            );
+            let flag = format!("--{}", var.to_lowercase().replace('_', "-"));
+            assert!(help.contains(&flag), "{flag} missing in --help");
+        }
+        assert!(help.contains("[default: 127.0.0.1:8080]"));
+        assert!(help.contains("[default: 300]"));
+        assert!(help.contains("dev-secret"));
+    }
+
+    #[test]
+    fn a_database_requires_real_secrets() {
+        let db = Config {
+            database_url: Some(Secret::new("postgres://u:p@localhost/db")),
+            ..Config::for_tests()
+        };
+        assert_eq!(
+            db.resolve().map(|_| ()),
+            Err(ConfigError::SecretRequired { name: "JWT_SECRET" })
+        );
+        let err = db
+            .resolve()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("JWT_SECRET must be set"), "{err}");
+
+        let with_jwt = Config {
+            jwt_secret: Some(Secret::new("a-real-secret")),
+            ..db.clone()
+        };
+        assert_eq!(
+            with_jwt.resolve().map(|_| ()),
+            Err(ConfigError::SecretRequired {
+                name: "ADMIN_API_KEY"
+            })
+        );
+
+        let dev_values = Config {
+            jwt_secret: Some(Secret::new(DEV_JWT_SECRET)),
+            admin_api_key: Some(Secret::new("k")),
+            ..db.clone()
+        };
+        assert_eq!(
+            dev_values.resolve().map(|_| ()),
+            Err(ConfigError::SecretRequired { name: "JWT_SECRET" }),
+            "the development secret is not a real one"
+        );
+
+        let ok = Config {
+            admin_api_key: Some(Secret::new("a-real-key")),
+            ..with_jwt
+        };
+        let r = ok.resolve().expect("valid");
+        assert_eq!(r.jwt_secret.expose(), "a-real-secret");
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused() {
+        let c = Config {
+            jwt_secret: Some(Secret::new(" ")),
+            ..Config::for_tests()
+        };
+        assert!(matches!(
+            c.resolve(),
+            Err(ConfigError::Invalid {
+                name: "JWT_SECRET",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn secrets_and_the_database_url_are_not_printed() {
+        let c = Config {
+            database_url: Some(Secret::new("postgres://u:hunter2@db/x")),
+            jwt_secret: Some(Secret::new("hunter2")),
+            ..Config::for_tests()
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    fn refused(c: Config) -> String {
+        match c.resolve() {
+            Ok(_) => String::from("accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn bad_policies_are_refused_with_the_setting_named() {
+        let base = Config::for_tests;
+        assert_eq!(
+            refused(Config {
+                hold_ttl_secs: 0,
+                ..base()
+            }),
+            "invalid setting HOLD_TTL_SECS: must be longer than zero"
+        );
+        assert_eq!(
+            refused(Config {
+                queue_admit_batch: 0,
+                ..base()
+            }),
+            "invalid setting QUEUE_ADMIT_BATCH: must be at least 1"
+        );
+        assert_eq!(
+            refused(Config {
+                queue_admit_interval_ms: 0,
+                ..base()
+            }),
+            "invalid setting QUEUE_ADMIT_INTERVAL_MS: must be longer than zero"
+        );
+        assert_eq!(
+            refused(Config {
+                charge_max: 10,
+                balance_max: 5,
+                ..base()
+            }),
+            "invalid setting CHARGE_MAX: must not exceed BALANCE_MAX"
+        );
+        assert_eq!(
+            refused(Config {
+                max_seats_per_reservation: 5,
+                ..base()
+            }),
+            "invalid setting MAX_SEATS_PER_RESERVATION: must not exceed MAX_SEATS_HELD_PER_USER \
+             (such a hold could never succeed)"
+        );
+        assert!(refused(Config {
+            balance_max: u64::MAX,
+            ..base()
+        })
+        .starts_with("invalid setting BALANCE_MAX"));
+        assert!(refused(Config {
+            hold_ttl_secs: MAX_TTL_SECS + 1,
+            ..base()
+        })
+        .starts_with("invalid setting HOLD_TTL_SECS"));
+        for (c, name) in [
+            (
+                Config {
+                    expiry_sweep_interval_ms: 0,
+                    ..base()
+                },
+                "EXPIRY_SWEEP_INTERVAL_MS",
+            ),
+            (
+                Config {
+                    queue_join_rate_window_secs: 0,
+                    ..base()
+                },
+                "QUEUE_JOIN_RATE_WINDOW_SECS",
+            ),
+            (
+                Config {
+                    request_timeout_secs: 0,
+                    ..base()
+                },
+                "REQUEST_TIMEOUT_SECS",
+            ),
+            (
+                Config {
+                    http_workers: Some(0),
+                    ..base()
+                },
+                "HTTP_WORKERS",
+            ),
+            (
+                Config {
+                    database_pool_size: Some(0),
+                    ..base()
+                },
+                "DATABASE_POOL_SIZE",
+            ),
+        ] {
+            assert_eq!(
+                refused(c),
+                format!("invalid setting {name}: must be at least 1")
+            );
+        }
+    }
+
+    #[test]
+    fn test_overrides_are_honoured() {
+        let r = Config {
+            hold_ttl_secs: 1,
+            queue_max_active: 2,
+            queue_admit_interval_ms: 100,
+            ..Config::for_tests()
+        }
+        .resolve()
+        .expect("valid");
+        assert_eq!(r.settings.hold.ttl(), Duration::from_secs(1));
+        assert_eq!(r.settings.queue.max_active(), 2);
+        assert_eq!(r.job_intervals.admit, Duration::from_millis(100));
+    }
+}
