@@ -1,0 +1,246 @@
+//! Seat holds and reservations.
+
+use crate::state::State;
+use crate::time::plus;
+use crate::MemoryStore;
+use async_trait::async_trait;
+use domain::ports::{NewHold, ReservationStore};
+use domain::{
+    effective_reservation_status, CancelError, Cursor, HoldPolicy, HoldSeatsError, Money, Page,
+    PageRequest, Reservation, ReservationId, ReservationStatus, ReservedSeat, StoreError,
+    Timestamp, UserId,
+};
+
+/// The cursor of a reservation in `(created_at, id)` order.
+pub(crate) fn reservation_cursor(r: &Reservation) -> Cursor {
+    Cursor {
+        created_at: r.created_at,
+        id: r.id.get(),
+    }
+}
+
+impl State {
+    /// A reservation with its effective status.
+    fn reservation_view(&self, id: ReservationId, now: Timestamp) -> Option<Reservation> {
+        self.reservations.get(&id).map(|r| Reservation {
+            status: effective_reservation_status(r.status, r.held_until, now),
+            ..r.clone()
+        })
+    }
+
+    /// A user's reservation with its effective status; `None` for someone else's.
+    pub(crate) fn users_reservation(
+        &self,
+        user_id: UserId,
+        id: ReservationId,
+        now: Timestamp,
+    ) -> Option<Reservation> {
+        self.reservation_view(id, now)
+            .filter(|r| r.user_id == user_id)
+    }
+
+    /// Moves a stored-HELD reservation to a final status and out of the HELD indexes.
+    pub(crate) fn close_hold(&mut self, id: ReservationId, status: ReservationStatus) {
+        let Some(r) = self.reservations.get_mut(&id) else {
+            return;
+        };
+        if r.status != ReservationStatus::Held {
+            return;
+        }
+        r.status = status;
+        self.held_deadlines.remove(&(r.held_until, id));
+        if let Some(held) = self.user_held.get_mut(&r.user_id) {
+            held.remove(&id);
+            if held.is_empty() {
+                self.user_held.remove(&r.user_id);
+            }
+        }
+    }
+
+    /// Seats in the user's HELD, unexpired reservations.
+    fn seats_held_by(&self, user_id: UserId, now: Timestamp) -> usize {
+        self.user_held.get(&user_id).map_or(0, |held| {
+            held.iter()
+                .filter_map(|id| self.reservations.get(id))
+                .filter(|r| r.status == ReservationStatus::Held && r.held_until > now)
+                .map(|r| r.seats.len())
+                .sum()
+        })
+    }
+
+    fn hold(
+        &mut self,
+        hold: NewHold,
+        policy: &HoldPolicy,
+        now: Timestamp,
+    ) -> Result<Reservation, HoldSeatsError> {
+        let schedule = self
+            .schedules
+            .get(&hold.schedule_id)
+            .filter(|s| s.starts_at > now)
+            .ok_or(HoldSeatsError::ScheduleNotFound)?;
+        let concert_id = schedule.concert_id;
+        let mut seats = Vec::with_capacity(hold.seats.len());
+        for &seat_id in hold.seats.ids() {
+            let seat = self
+                .seats
+                .get(&seat_id)
+                .filter(|s| s.schedule_id == hold.schedule_id)
+                .ok_or(HoldSeatsError::SeatNotFound(seat_id))?;
+            seats.push((seat_id, seat));
+        }
+        let taken: Vec<_> = seats
+            .iter()
+            .filter(|(_, seat)| !self.seat_available(seat, now))
+            .map(|(id, _)| *id)
+            .collect();
+        if !taken.is_empty() {
+            return Err(HoldSeatsError::SeatUnavailable { seats: taken });
+        }
+        let limit = policy.max_seats_held_per_user();
+        let would_hold = self.seats_held_by(hold.user_id, now) + seats.len();
+        let would_hold = u32::try_from(would_hold).unwrap_or(u32::MAX);
+        if would_hold > limit {
+            return Err(HoldSeatsError::HoldLimitExceeded { would_hold, limit });
+        }
+        if self.reservations.contains_key(&hold.reservation_id) {
+            return Err(StoreError::Internal("reservation id already used".into()).into());
+        }
+        let seats: Vec<ReservedSeat> = seats
+            .into_iter()
+            .map(|(seat_id, seat)| ReservedSeat {
+                seat_id,
+                number: seat.number.clone(),
+                price: seat.price,
+            })
+            .collect();
+        let total_price = Money::checked_sum(seats.iter().map(|s| s.price))
+            .ok_or_else(|| StoreError::Internal("total price overflows".into()))?;
+        let reservation = Reservation {
+            id: hold.reservation_id,
+            user_id: hold.user_id,
+            schedule_id: hold.schedule_id,
+            concert_id,
+            seats,
+            total_price,
+            status: ReservationStatus::Held,
+            held_until: plus(now, policy.ttl()),
+            created_at: now,
+        };
+        let id = reservation.id;
+        for seat in &reservation.seats {
+            if let Some(record) = self.seats.get_mut(&seat.seat_id) {
+                record.claim = Some(id);
+            }
+        }
+        self.user_reservations
+            .entry(reservation.user_id)
+            .or_default()
+            .insert((now, id));
+        self.user_held
+            .entry(reservation.user_id)
+            .or_default()
+            .insert(id);
+        self.held_deadlines.insert((reservation.held_until, id));
+        self.reservations.insert(id, reservation.clone());
+        Ok(reservation)
+    }
+
+    fn reservations_page(
+        &self,
+        user_id: UserId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> Page<Reservation> {
+        let Some(all) = self.user_reservations.get(&user_id) else {
+            return Page::from_overfetch(Vec::new(), page.limit(), reservation_cursor);
+        };
+        let take = usize::try_from(page.limit())
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let items: Vec<Reservation> = match page.after() {
+            Some(c) => all
+                .range(..(c.created_at, ReservationId::from_uuid(c.id)))
+                .rev()
+                .take(take)
+                .filter_map(|(_, id)| self.reservation_view(*id, now))
+                .collect(),
+            None => all
+                .iter()
+                .rev()
+                .take(take)
+                .filter_map(|(_, id)| self.reservation_view(*id, now))
+                .collect(),
+        };
+        Page::from_overfetch(items, page.limit(), reservation_cursor)
+    }
+
+    fn cancel(
+        &mut self,
+        user_id: UserId,
+        id: ReservationId,
+        now: Timestamp,
+    ) -> Result<Reservation, CancelError> {
+        let current = self
+            .users_reservation(user_id, id, now)
+            .ok_or(CancelError::NotFound)?;
+        if current.status != ReservationStatus::Held {
+            return Err(CancelError::NotCancellable(current.status));
+        }
+        self.close_hold(id, ReservationStatus::Cancelled);
+        Ok(Reservation {
+            status: ReservationStatus::Cancelled,
+            ..current
+        })
+    }
+
+    fn expire_holds(&mut self, now: Timestamp, batch: u32) -> u64 {
+        let due: Vec<ReservationId> = self
+            .held_deadlines
+            .iter()
+            .take_while(|(until, _)| *until <= now)
+            .take(usize::try_from(batch).unwrap_or(usize::MAX))
+            .map(|(_, id)| *id)
+            .collect();
+        for id in &due {
+            self.close_hold(*id, ReservationStatus::Expired);
+        }
+        u64::try_from(due.len()).unwrap_or(u64::MAX)
+    }
+}
+
+#[async_trait]
+impl ReservationStore for MemoryStore {
+    async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError> {
+        let (mut state, now) = self.state_at_now();
+        state.hold(hold, &policy, now)
+    }
+
+    async fn reservation(
+        &self,
+        user_id: UserId,
+        id: ReservationId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let (state, now) = self.state_at_now();
+        Ok(state.users_reservation(user_id, id, now))
+    }
+
+    async fn reservations(
+        &self,
+        user_id: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Reservation>, StoreError> {
+        let (state, now) = self.state_at_now();
+        Ok(state.reservations_page(user_id, page, now))
+    }
+
+    async fn cancel(&self, user_id: UserId, id: ReservationId) -> Result<Reservation, CancelError> {
+        let (mut state, now) = self.state_at_now();
+        state.cancel(user_id, id, now)
+    }
+
+    async fn expire_holds(&self, batch: u32) -> Result<u64, StoreError> {
+        let (mut state, now) = self.state_at_now();
+        Ok(state.expire_holds(now, batch))
+    }
+}

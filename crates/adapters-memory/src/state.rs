@@ -1,0 +1,72 @@
+//! The whole state of the store, guarded by one mutex in [`crate::MemoryStore`].
+
+use crate::queue::{QueueLine, TokenRecord};
+use domain::{
+    Concert, ConcertId, IdempotencyKey, IdempotencyRecord, LedgerEntry, Money, PaymentId,
+    PaymentReceipt, QueueTokenId, Reservation, ReservationId, ScheduleId, SeatGrade, SeatId,
+    SeatNumber, Timestamp, TransactionId, UserId,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A concert and its schedules.
+#[derive(Debug, Clone)]
+pub(crate) struct ConcertRecord {
+    pub(crate) concert: Concert,
+    pub(crate) schedules: Vec<ScheduleId>,
+}
+
+/// A schedule and its seats (ascending ids, in the operator's order).
+#[derive(Debug, Clone)]
+pub(crate) struct ScheduleRecord {
+    pub(crate) concert_id: ConcertId,
+    pub(crate) starts_at: Timestamp,
+    pub(crate) seats: Vec<SeatId>,
+}
+
+/// A seat and the last reservation that took it. The seat is taken while that reservation is
+/// CONFIRMED or HELD-and-unexpired; any other status frees it without touching the seat.
+#[derive(Debug, Clone)]
+pub(crate) struct SeatRecord {
+    pub(crate) schedule_id: ScheduleId,
+    pub(crate) number: SeatNumber,
+    pub(crate) grade: SeatGrade,
+    pub(crate) price: Money,
+    pub(crate) claim: Option<ReservationId>,
+}
+
+/// A wallet and its append-only ledger, keyed by `(created_at, id)` for paging.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WalletRecord {
+    pub(crate) balance: Money,
+    pub(crate) ledger: BTreeMap<(Timestamp, TransactionId), LedgerEntry>,
+}
+
+/// Everything the store holds.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) last_concert_id: i64,
+    pub(crate) last_schedule_id: i64,
+    pub(crate) last_seat_id: i64,
+    pub(crate) concerts: BTreeMap<ConcertId, ConcertRecord>,
+    pub(crate) schedules: HashMap<ScheduleId, ScheduleRecord>,
+    pub(crate) seats: HashMap<SeatId, SeatRecord>,
+
+    /// One waiting line per concert.
+    pub(crate) lines: HashMap<ConcertId, QueueLine>,
+    pub(crate) tokens: HashMap<QueueTokenId, TokenRecord>,
+
+    /// Reservations with their stored status (HELD may be past `held_until`).
+    pub(crate) reservations: HashMap<ReservationId, Reservation>,
+    /// Every reservation of a user, by `(created_at, id)`.
+    pub(crate) user_reservations: HashMap<UserId, BTreeSet<(Timestamp, ReservationId)>>,
+    /// The stored-HELD reservations of a user.
+    pub(crate) user_held: HashMap<UserId, BTreeSet<ReservationId>>,
+    /// Every stored-HELD reservation by `(held_until, id)`, for the expiry sweep.
+    pub(crate) held_deadlines: BTreeSet<(Timestamp, ReservationId)>,
+
+    pub(crate) wallets: HashMap<UserId, WalletRecord>,
+    pub(crate) idempotency: HashMap<(UserId, IdempotencyKey), IdempotencyRecord>,
+    pub(crate) payments: HashMap<PaymentId, PaymentReceipt>,
+    /// Every ledger entry id ever written (ids are never reused).
+    pub(crate) transaction_ids: HashSet<TransactionId>,
+}
