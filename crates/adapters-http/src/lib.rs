@@ -1,1 +1,19 @@
-//! placeholder
+//! The HTTP adapter of the concert reservation service: actix-web routes for every endpoint of
+//! the API contract, JWT/admin-key/queue-token extractors, RFC 9457 problem answers, idempotent
+//! charges and payments, Prometheus metrics, and the OpenAPI 3 document with Swagger UI.
+
+pub mod auth;
+pub mod dto;
+pub mod errors;
+pub mod headers;
+pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
+pub mod responses;
+pub mod routes;
+pub mod server;
+
+pub use auth::{mint_user_jwt, AuthenticatedUser, Operator};
+pub use errors::{ApiError, Problem};
+pub use metrics::Metrics;
+pub use server::{build_server, HttpConfig};

@@ -1,0 +1,19 @@
+//! Request and response bodies: serde + OpenAPI schemas, camelCase, converted to and from the
+//! domain here so that domain types carry no serde. Every request body rejects unknown fields,
+//! so server-owned fields (prices, user ids, statuses) cannot be smuggled in.
+
+pub mod catalogue;
+pub mod health;
+pub mod page;
+pub mod payment;
+pub mod queue;
+pub mod reservation;
+pub mod wallet;
+
+pub use catalogue::*;
+pub use health::*;
+pub use page::*;
+pub use payment::*;
+pub use queue::*;
+pub use reservation::*;
+pub use wallet::*;
