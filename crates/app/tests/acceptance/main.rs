@@ -1,0 +1,11 @@
+//! Acceptance tests of issue 2, through HTTP against the whole running service, on the
+//! in-memory store and on PostgreSQL.
+
+mod common;
+
+mod admission;
+mod expiry;
+mod idempotency;
+mod isolation;
+mod journey;
+mod races;
