@@ -1,0 +1,11 @@
+//! Advisory lock namespaces. Two-key advisory locks `(namespace, hashtext(..))` never collide with
+//! the single-bigint key space, which only admission (keyed by concert id) and migrations use.
+
+/// Serialises joins of one user to one concert's queue.
+pub(crate) const JOIN: i32 = 1;
+/// One in-flight request per (user, idempotency key); taken with `pg_try_advisory_xact_lock`.
+pub(crate) const IDEMPOTENCY: i32 = 2;
+/// Serialises one user's holds, so the per-user seat cap is race-free.
+pub(crate) const USER_HOLDS: i32 = 3;
+/// Session lock held while migrations run (single-bigint key space; concert ids are positive).
+pub(crate) const MIGRATIONS: i64 = -7_202_502_011;

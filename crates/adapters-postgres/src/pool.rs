@@ -1,0 +1,264 @@
+//! Connection pool, per-connection settings and the transaction runner every store method uses.
+
+use crate::errors::{db_error, is_retryable, pool_error, Fail, SetupError};
+use diesel::sql_types::Text;
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
+};
+use domain::StoreError;
+use futures::future::BoxFuture;
+use std::fmt;
+use std::time::Duration;
+
+/// How many times a transaction that hit a deadlock or serialization failure is re-run.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// How to reach PostgreSQL and how long to wait for it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    /// `postgres://user:password@host:port/database`.
+    pub database_url: String,
+    /// Connections in the pool.
+    pub pool_size: usize,
+    /// Longest wait to open one connection (TCP connect plus start-up).
+    pub connect_timeout: Duration,
+    /// Longest wait for a free pooled connection before answering `Unavailable`.
+    pub wait_timeout: Duration,
+    /// Server-side `statement_timeout` set on every connection.
+    pub statement_timeout: Duration,
+    /// Client-side bound on one whole store operation (connection wait, every statement, commit
+    /// and retries); past it the operation answers `Unavailable` and its connection is dropped.
+    pub operation_timeout: Duration,
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("database_url", &redact(&self.database_url))
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl PgConfig {
+    /// Defaults for `database_url`: a pool of four connections per CPU (8 to 64), 5 s to connect,
+    /// 5 s to wait for a pooled connection, a 10 s statement timeout and a 30 s operation bound.
+    #[must_use]
+    pub fn new(database_url: impl Into<String>) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        Self {
+            database_url: database_url.into(),
+            pool_size: (cpus * 4).clamp(8, 64),
+            connect_timeout: Duration::from_secs(5),
+            wait_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The same settings with another pool size.
+    #[must_use]
+    pub fn with_pool_size(mut self, pool_size: usize) -> Self {
+        self.pool_size = pool_size.max(1);
+        self
+    }
+}
+
+/// The PostgreSQL store: implements every port of `domain::ports`. Cloning is cheap and every
+/// clone shares the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+    operation_timeout: Duration,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("pool_size", &status.max_size)
+            .field("open", &status.size)
+            .field("idle", &status.available)
+            .finish()
+    }
+}
+
+/// Builds the pool and checks that one connection can be opened.
+///
+/// # Errors
+/// [`SetupError::Config`] for an invalid configuration, [`SetupError::Unavailable`] when the
+/// database cannot be reached within the timeouts.
+pub async fn connect(config: PgConfig) -> Result<PgStore, SetupError> {
+    let store = connect_lazy(config)?;
+    let first = store
+        .pool
+        .get()
+        .await
+        .map_err(|e| SetupError::Unavailable(pool_error(e).to_string()))?;
+    drop(first);
+    Ok(store)
+}
+
+/// Builds the pool without opening any connection (they open on first use, and again after the
+/// database comes back).
+///
+/// # Errors
+/// [`SetupError::Config`] for an invalid configuration.
+pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
+    let connect_timeout = config.connect_timeout;
+    let statement_ms = config.statement_timeout.as_millis().max(1).to_string();
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |url| {
+        let statement_ms = statement_ms.clone();
+        Box::pin(async move {
+            let mut conn = tokio::time::timeout(connect_timeout, AsyncPgConnection::establish(url))
+                .await
+                .map_err(|_| ConnectionError::BadConnection("connect timed out".into()))??;
+            diesel::sql_query(
+                "SELECT set_config('statement_timeout', $1, false), \
+                        set_config('idle_in_transaction_session_timeout', $1, false), \
+                        set_config('application_name', 'concert-reservation', false)",
+            )
+            .bind::<Text, _>(&statement_ms)
+            .execute(&mut conn)
+            .await
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        })
+    });
+    let manager =
+        AsyncDieselConnectionManager::new_with_config(config.database_url.clone(), manager_config);
+    let pool = Pool::builder(manager)
+        .max_size(config.pool_size.max(1))
+        .wait_timeout(Some(config.wait_timeout))
+        .create_timeout(Some(config.connect_timeout + Duration::from_secs(1)))
+        .recycle_timeout(Some(config.connect_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| SetupError::Config(e.to_string()))?;
+    Ok(PgStore {
+        pool,
+        operation_timeout: config.operation_timeout,
+    })
+}
+
+/// A future borrowing one connection, as transaction bodies return it.
+pub(crate) type TxFuture<'c, R, E> = BoxFuture<'c, Result<R, Fail<E>>>;
+
+impl PgStore {
+    /// Runs `body` in one transaction (READ COMMITTED): commits on `Ok`, rolls back on `Err`.
+    /// A deadlock or serialization failure re-runs it (a fresh call of `body`); the whole thing,
+    /// connection wait included, is bounded by the operation timeout.
+    pub(crate) async fn tx<R, E, F>(&self, body: F) -> Result<R, Fail<E>>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
+    {
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                match self.tx_once(&body).await {
+                    Err(Fail::Db(e)) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
+                        tracing::debug!(attempt, error = %e, "retrying transaction");
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, attempts).await {
+            Ok(result) => result,
+            Err(_) => Err(Fail::Store(StoreError::Unavailable(
+                "database operation timed out".into(),
+            ))),
+        }
+    }
+
+    async fn tx_once<R, E, F>(&self, body: &F) -> Result<R, Fail<E>>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
+    {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Fail::Store(pool_error(e)))?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        AnsiTransactionManager::begin_transaction(conn).await?;
+        match body(conn).await {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(conn).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                    tracing::debug!(error = %rollback, "rollback failed; the connection is dropped");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `body` on one pooled connection without a transaction (for single statements), with
+    /// the same timeout and error handling as [`PgStore::tx`].
+    pub(crate) async fn read<R, F>(&self, body: F) -> Result<R, StoreError>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
+    {
+        let once = async {
+            let mut conn = self.pool.get().await.map_err(pool_error)?;
+            body(&mut conn).await.map_err(db_error)
+        };
+        match tokio::time::timeout(self.operation_timeout, once).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(
+                "database operation timed out".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/concert"),
+            "postgres://app:***@db:5432/concert"
+        );
+        assert_eq!(
+            redact("postgres://app@db/concert"),
+            "postgres://app@db/concert"
+        );
+        let shown = format!("{:?}", PgConfig::new("postgres://u:pw@h/d"));
+        assert!(!shown.contains("pw"));
+    }
+}

@@ -1,0 +1,568 @@
+//! [`QueueStore`]: the waiting line.
+//!
+//! # Place in line without counting the line
+//!
+//! Each concert has a counter row (`concert_queues`): a join takes `seq = next_seq + 1` from it,
+//! so a concert's tokens are numbered 1, 2, 3, … in issue order. Admission is strict FIFO, so
+//! after every tick all tokens with `seq <= admitted_through` have left the line (admitted, or
+//! gone before their turn). A waiting token's place is therefore
+//!
+//! ```text
+//! position = (seq - admitted_through)
+//!          - tokens in (admitted_through, seq) that left while waiting   (departed_waiting)
+//!          - tokens in (admitted_through, seq) idle past the timeout but not yet swept
+//! ```
+//!
+//! Both subtractions are index-only counts over partial indexes (`queue_tokens_departed_seq`,
+//! `queue_tokens_idle_by_concert`), so a lookup costs O(departures ahead of the token), not
+//! O(line length): with a million tokens waiting and few leaving, a poll reads a handful of index
+//! entries. The trade-off: when very many tokens ahead leave the line at once (say, a mass idle
+//! drop), lookups at the back count those departures until admission passes them; and every join
+//! updates the concert's counter row, which serialises joins to one concert for the few
+//! microseconds between that update and commit (joins to different concerts never contend).
+//!
+//! # Admission
+//!
+//! One transaction per concert, under `pg_advisory_xact_lock(concert_id)`: a tick of another
+//! instance admitting that concert right now finishes first (a few milliseconds) and this one then
+//! sees its result; if that takes longer than two seconds this tick skips the concert. With the
+//! lock held it counts the unexpired ACTIVE tokens, then locks the oldest effectively WAITING
+//! tokens by `seq` (plain `FOR UPDATE`, no `SKIP LOCKED`, which could skip an older token and break
+//! FIFO), activates them with `active_until = now() + ttl` and moves `admitted_through`. Only one
+//! admitter per concert runs at a time and the active count can only fall meanwhile, so the cap
+//! holds and no token is admitted twice.
+
+use crate::errors::{db_error, is_lock_timeout, Fail};
+use crate::locks;
+use crate::pool::PgStore;
+use crate::rows::{micros, Int8, StatsRow, TokenRow, UuidValue};
+use async_trait::async_trait;
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::OptionalExtension;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use domain::ports::{Joined, QueueStore};
+use domain::{
+    AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError, QueuePolicy,
+    QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
+    QueueTokenStatus, StoreError, UserId,
+};
+use futures::FutureExt;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A poll refreshes `last_polled_at` only when it is older than this (or a quarter of the idle
+/// timeout, if shorter), so most polls are a single read.
+const TOUCH_AFTER: Duration = Duration::from_secs(5);
+
+fn touch_after(policy: QueuePolicy) -> Duration {
+    TOUCH_AFTER.min(policy.idle_timeout() / 4)
+}
+
+/// A token with its effective status, place in line and the concert's admission rate.
+/// `$1` token id, `$2` idle timeout (µs), `$3` touch threshold (µs).
+const STANDING: &str = "\
+    SELECT t.id, t.user_id, t.concert_id, t.seq, t.issued_at, t.active_until, e.status, \
+        CASE WHEN e.status = 'WAITING' THEN \
+            (t.seq - q.admitted_through) \
+            - (SELECT count(*) FROM queue_tokens d \
+                WHERE d.concert_id = t.concert_id AND d.departed_waiting \
+                  AND d.seq > q.admitted_through AND d.seq < t.seq) \
+            - (SELECT count(*) FROM queue_tokens i \
+                WHERE i.concert_id = t.concert_id AND i.status = 'WAITING' \
+                  AND i.last_polled_at <= now() - $2::float8 * interval '1 microsecond' \
+                  AND i.seq > q.admitted_through AND i.seq < t.seq) \
+        END AS position, \
+        (SELECT coalesce(sum(a.admitted), 0)::bigint FROM queue_admissions a \
+          WHERE a.concert_id = t.concert_id AND a.admitted_at > now() - interval '60 seconds') \
+            AS admitted_last_minute, \
+        (e.status = 'WAITING' \
+          AND t.last_polled_at <= now() - $3::float8 * interval '1 microsecond') AS needs_touch \
+    FROM queue_tokens t \
+    JOIN concert_queues q ON q.concert_id = t.concert_id \
+    CROSS JOIN LATERAL (SELECT CASE \
+        WHEN t.status = 'ACTIVE' AND t.active_until <= now() THEN 'EXPIRED' \
+        WHEN t.status = 'WAITING' \
+             AND (t.last_polled_at + $2::float8 * interval '1 microsecond' <= now() \
+                  OR t.seq <= q.admitted_through) THEN 'EXPIRED' \
+        ELSE t.status END AS status) e \
+    WHERE t.id = $1";
+
+/// Counts and settings per concert; `$1` idle timeout (µs). Append a WHERE on `q`.
+const STATS: &str = "\
+    SELECT q.concert_id, q.admit_batch, q.max_active, q.paused, \
+        greatest(0, (q.next_seq - q.admitted_through) \
+            - (SELECT count(*) FROM queue_tokens d \
+                WHERE d.concert_id = q.concert_id AND d.departed_waiting \
+                  AND d.seq > q.admitted_through) \
+            - (SELECT count(*) FROM queue_tokens i \
+                WHERE i.concert_id = q.concert_id AND i.status = 'WAITING' \
+                  AND i.last_polled_at <= now() - $1::float8 * interval '1 microsecond' \
+                  AND i.seq > q.admitted_through))::bigint AS waiting, \
+        (SELECT count(*) FROM queue_tokens a \
+          WHERE a.concert_id = q.concert_id AND a.status = 'ACTIVE' \
+            AND a.active_until > now()) AS active, \
+        (SELECT coalesce(sum(x.admitted), 0)::bigint FROM queue_admissions x \
+          WHERE x.concert_id = q.concert_id AND x.admitted_at > now() - interval '60 seconds') \
+            AS admitted_last_minute \
+    FROM concert_queues q";
+
+async fn standing_row(
+    conn: &mut AsyncPgConnection,
+    token_id: Uuid,
+    policy: QueuePolicy,
+) -> diesel::QueryResult<Option<TokenRow>> {
+    diesel::sql_query(STANDING)
+        .bind::<SqlUuid, _>(token_id)
+        .bind::<BigInt, _>(micros(policy.idle_timeout()))
+        .bind::<BigInt, _>(micros(touch_after(policy)))
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+async fn standing_of<E>(
+    conn: &mut AsyncPgConnection,
+    token_id: Uuid,
+    policy: QueuePolicy,
+) -> Result<QueueStanding, Fail<E>> {
+    let row = standing_row(conn, token_id, policy)
+        .await?
+        .ok_or_else(|| Fail::Store(StoreError::Internal("queue token vanished".into())))?;
+    row.standing().map_err(Fail::Store)
+}
+
+async fn stats_of(
+    conn: &mut AsyncPgConnection,
+    concert_id: Option<ConcertId>,
+    policy: QueuePolicy,
+) -> diesel::QueryResult<Vec<StatsRow>> {
+    let idle = micros(policy.idle_timeout());
+    match concert_id {
+        Some(id) => {
+            diesel::sql_query(format!("{STATS} WHERE q.concert_id = $2"))
+                .bind::<BigInt, _>(idle)
+                .bind::<BigInt, _>(id.get())
+                .load(conn)
+                .await
+        }
+        None => {
+            diesel::sql_query(format!("{STATS} ORDER BY q.concert_id"))
+                .bind::<BigInt, _>(idle)
+                .load(conn)
+                .await
+        }
+    }
+}
+
+/// Marks a stored-live token EXPIRED; `departed_waiting` records that it left the line waiting.
+const EXPIRE_TOKEN: &str = "\
+    UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = (status = 'WAITING') \
+    WHERE id = $1 AND status IN ('WAITING', 'ACTIVE')";
+
+async fn join_tx(
+    conn: &mut AsyncPgConnection,
+    user_id: UserId,
+    concert_id: ConcertId,
+    token_id: QueueTokenId,
+    policy: QueuePolicy,
+) -> Result<Joined, Fail<JoinQueueError>> {
+    // One join at a time per (user, concert): the live-token check and the insert cannot race.
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))")
+        .bind::<Integer, _>(locks::JOIN)
+        .bind::<BigInt, _>(user_id.get())
+        .bind::<BigInt, _>(concert_id.get())
+        .execute(conn)
+        .await?;
+    let existing: Option<UuidValue> = diesel::sql_query(
+        "SELECT id AS value FROM queue_tokens \
+         WHERE user_id = $1 AND concert_id = $2 AND status IN ('WAITING', 'ACTIVE') FOR UPDATE",
+    )
+    .bind::<BigInt, _>(user_id.get())
+    .bind::<BigInt, _>(concert_id.get())
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(existing) = existing {
+        let standing = standing_of(conn, existing.value, policy).await?;
+        if standing.token.status != QueueTokenStatus::Expired {
+            return Ok(Joined {
+                standing,
+                created: false,
+            });
+        }
+        // Live in storage but expired by the clock: retire it so the new one can take its place.
+        diesel::sql_query(EXPIRE_TOKEN)
+            .bind::<SqlUuid, _>(existing.value)
+            .execute(conn)
+            .await?;
+    }
+    let seq: Option<Int8> = diesel::sql_query(
+        "UPDATE concert_queues SET next_seq = next_seq + 1 WHERE concert_id = $1 \
+         RETURNING next_seq AS value",
+    )
+    .bind::<BigInt, _>(concert_id.get())
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(seq) = seq else {
+        return Err(Fail::Biz(JoinQueueError::ConcertNotFound));
+    };
+    diesel::sql_query(
+        "INSERT INTO queue_tokens (id, user_id, concert_id, seq, status) \
+         VALUES ($1, $2, $3, $4, 'WAITING')",
+    )
+    .bind::<SqlUuid, _>(token_id.get())
+    .bind::<BigInt, _>(user_id.get())
+    .bind::<BigInt, _>(concert_id.get())
+    .bind::<BigInt, _>(seq.value)
+    .execute(conn)
+    .await?;
+    let standing = standing_of(conn, token_id.get(), policy).await?;
+    Ok(Joined {
+        standing,
+        created: true,
+    })
+}
+
+/// How long an admission tick waits for another instance's tick of the same concert before
+/// skipping that concert (milliseconds, as `lock_timeout` takes it).
+const ADMISSION_WAIT_MS: &str = "2000";
+
+/// Another admitter held the concert's lock for longer than [`ADMISSION_WAIT_MS`].
+#[derive(Debug)]
+struct Busy;
+
+/// Admits one concert's oldest waiting tokens; 0 when paused or full.
+async fn admit_concert(
+    conn: &mut AsyncPgConnection,
+    concert_id: i64,
+    policy: QueuePolicy,
+) -> Result<u64, Fail<Busy>> {
+    #[derive(diesel::QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = BigInt)]
+        admitted_through: i64,
+        #[diesel(sql_type = Nullable<Integer>)]
+        admit_batch: Option<i32>,
+        #[diesel(sql_type = Nullable<Integer>)]
+        max_active: Option<i32>,
+        #[diesel(sql_type = Bool)]
+        paused: bool,
+        #[diesel(sql_type = BigInt)]
+        active: i64,
+    }
+    // One admitter per concert at a time: a tick running elsewhere finishes first (it takes
+    // milliseconds), then this one sees its result. Skip the concert if that takes too long.
+    diesel::sql_query("SELECT set_config('lock_timeout', $1, true)")
+        .bind::<Text, _>(ADMISSION_WAIT_MS)
+        .execute(conn)
+        .await?;
+    match diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(concert_id)
+        .execute(conn)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if is_lock_timeout(&e) => return Err(Fail::Biz(Busy)),
+        Err(e) => return Err(e.into()),
+    }
+    diesel::sql_query("SET LOCAL lock_timeout TO DEFAULT")
+        .execute(conn)
+        .await?;
+    let line: Option<Line> = diesel::sql_query(
+        "SELECT q.admitted_through, q.admit_batch, q.max_active, q.paused, \
+            (SELECT count(*) FROM queue_tokens a WHERE a.concert_id = q.concert_id \
+               AND a.status = 'ACTIVE' AND a.active_until > now()) AS active \
+         FROM concert_queues q WHERE q.concert_id = $1",
+    )
+    .bind::<BigInt, _>(concert_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    let Some(line) = line else { return Ok(0) };
+    if line.paused {
+        return Ok(0);
+    }
+    let max_active = line
+        .max_active
+        .map(i64::from)
+        .unwrap_or_else(|| i64::from(policy.max_active()));
+    let batch = line
+        .admit_batch
+        .map(i64::from)
+        .unwrap_or_else(|| i64::from(policy.admit_batch()));
+    let quota = (max_active - line.active).min(batch);
+    if quota <= 0 {
+        return Ok(0);
+    }
+    let admitted: Vec<Int8> = diesel::sql_query(
+        "WITH picked AS ( \
+            SELECT id FROM queue_tokens \
+            WHERE concert_id = $1 AND status = 'WAITING' AND seq > $2 \
+              AND last_polled_at > now() - $3::float8 * interval '1 microsecond' \
+            ORDER BY seq LIMIT $4 FOR UPDATE) \
+         UPDATE queue_tokens t SET status = 'ACTIVE', admitted_at = now(), \
+            active_until = now() + $5::float8 * interval '1 microsecond' \
+         FROM picked WHERE t.id = picked.id \
+         RETURNING t.seq AS value",
+    )
+    .bind::<BigInt, _>(concert_id)
+    .bind::<BigInt, _>(line.admitted_through)
+    .bind::<BigInt, _>(micros(policy.idle_timeout()))
+    .bind::<BigInt, _>(quota)
+    .bind::<BigInt, _>(micros(policy.active_ttl()))
+    .load(conn)
+    .await?;
+    let Some(through) = admitted.iter().map(|r| r.value).max() else {
+        return Ok(0);
+    };
+    let count = i32::try_from(admitted.len()).unwrap_or(i32::MAX);
+    diesel::sql_query(
+        "UPDATE concert_queues SET admitted_through = greatest(admitted_through, $2) \
+         WHERE concert_id = $1",
+    )
+    .bind::<BigInt, _>(concert_id)
+    .bind::<BigInt, _>(through)
+    .execute(conn)
+    .await?;
+    diesel::sql_query("INSERT INTO queue_admissions (concert_id, admitted) VALUES ($1, $2)")
+        .bind::<BigInt, _>(concert_id)
+        .bind::<Integer, _>(count)
+        .execute(conn)
+        .await?;
+    diesel::sql_query(
+        "DELETE FROM queue_admissions \
+         WHERE concert_id = $1 AND admitted_at <= now() - interval '120 seconds'",
+    )
+    .bind::<BigInt, _>(concert_id)
+    .execute(conn)
+    .await?;
+    Ok(u64::try_from(admitted.len()).unwrap_or(0))
+}
+
+/// Why a token does not belong to its caller: unknown, or someone else's.
+fn access_error(owner: Option<i64>, user_id: UserId) -> Option<QueueTokenError> {
+    match owner {
+        None => Some(QueueAccessError::TokenRequired.into()),
+        Some(owner) if owner != user_id.get() => Some(QueueAccessError::NotActive.into()),
+        Some(_) => None,
+    }
+}
+
+#[async_trait]
+impl QueueStore for PgStore {
+    async fn join(
+        &self,
+        user_id: UserId,
+        concert_id: ConcertId,
+        token_id: QueueTokenId,
+        policy: QueuePolicy,
+    ) -> Result<Joined, JoinQueueError> {
+        self.tx(|conn| join_tx(conn, user_id, concert_id, token_id, policy).boxed())
+            .await
+            .map_err(Fail::into_error)
+    }
+
+    async fn poll(
+        &self,
+        token_id: QueueTokenId,
+        user_id: UserId,
+        policy: QueuePolicy,
+    ) -> Result<QueueStanding, QueueTokenError> {
+        let row = self
+            .read(|conn| standing_row(conn, token_id.get(), policy).boxed())
+            .await?;
+        if let Some(e) = access_error(row.as_ref().map(|r| r.user_id), user_id) {
+            return Err(e);
+        }
+        let Some(row) = row else {
+            return Err(QueueAccessError::TokenRequired.into());
+        };
+        if row.needs_touch {
+            // Keeps the place alive; never revives a token that already timed out.
+            self.read(|conn| {
+                diesel::sql_query(
+                    "UPDATE queue_tokens SET last_polled_at = now() \
+                     WHERE id = $1 AND status = 'WAITING' \
+                       AND last_polled_at > now() - $2::float8 * interval '1 microsecond'",
+                )
+                .bind::<SqlUuid, _>(token_id.get())
+                .bind::<BigInt, _>(micros(policy.idle_timeout()))
+                .execute(conn)
+                .boxed()
+            })
+            .await?;
+        }
+        Ok(row.standing()?)
+    }
+
+    async fn token(
+        &self,
+        token_id: QueueTokenId,
+        policy: QueuePolicy,
+    ) -> Result<Option<QueueToken>, StoreError> {
+        let row = self
+            .read(|conn| standing_row(conn, token_id.get(), policy).boxed())
+            .await?;
+        row.map(|r| r.token()).transpose()
+    }
+
+    async fn leave(&self, token_id: QueueTokenId, user_id: UserId) -> Result<(), QueueTokenError> {
+        self.tx(|conn| {
+            Box::pin(async move {
+                let owner: Option<Int8> = diesel::sql_query(
+                    "SELECT user_id AS value FROM queue_tokens WHERE id = $1 FOR UPDATE",
+                )
+                .bind::<SqlUuid, _>(token_id.get())
+                .get_result(conn)
+                .await
+                .optional()?;
+                if let Some(e) = access_error(owner.map(|o| o.value), user_id) {
+                    return Err(Fail::Biz(e));
+                }
+                diesel::sql_query(EXPIRE_TOKEN)
+                    .bind::<SqlUuid, _>(token_id.get())
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(Fail::into_error)
+    }
+
+    async fn admit(&self, policy: QueuePolicy) -> Result<Vec<AdmissionReport>, StoreError> {
+        let concerts: Vec<Int8> = self
+            .read(|conn| {
+                diesel::sql_query(
+                    "SELECT concert_id AS value FROM concert_queues \
+                     WHERE NOT paused AND next_seq > admitted_through ORDER BY concert_id",
+                )
+                .load(conn)
+                .boxed()
+            })
+            .await?;
+        let mut reports = Vec::new();
+        for concert in concerts {
+            let admitted = match self
+                .tx(|conn| admit_concert(conn, concert.value, policy).boxed())
+                .await
+            {
+                Ok(admitted) => admitted,
+                Err(Fail::Biz(Busy)) => 0,
+                Err(Fail::Db(e)) => return Err(db_error(e)),
+                Err(Fail::Store(e)) => return Err(e),
+            };
+            if admitted > 0 {
+                reports.push(AdmissionReport {
+                    concert_id: crate::rows::concert_id(concert.value)?,
+                    admitted,
+                });
+            }
+        }
+        Ok(reports)
+    }
+
+    async fn expire_active(&self, batch: u32) -> Result<u64, StoreError> {
+        let n = self
+            .read(|conn| {
+                diesel::sql_query(
+                    "UPDATE queue_tokens SET status = 'EXPIRED' WHERE id IN ( \
+                        SELECT id FROM queue_tokens \
+                        WHERE status = 'ACTIVE' AND active_until <= now() \
+                        ORDER BY active_until LIMIT $1 FOR UPDATE SKIP LOCKED)",
+                )
+                .bind::<BigInt, _>(i64::from(batch))
+                .execute(conn)
+                .boxed()
+            })
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn drop_idle(&self, idle_timeout: Duration, batch: u32) -> Result<u64, StoreError> {
+        let n = self
+            .read(|conn| {
+                diesel::sql_query(
+                    "UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = true \
+                     WHERE id IN ( \
+                        SELECT id FROM queue_tokens \
+                        WHERE status = 'WAITING' \
+                          AND last_polled_at <= now() - $1::float8 * interval '1 microsecond' \
+                        ORDER BY last_polled_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                )
+                .bind::<BigInt, _>(micros(idle_timeout))
+                .bind::<BigInt, _>(i64::from(batch))
+                .execute(conn)
+                .boxed()
+            })
+            .await?;
+        Ok(n as u64)
+    }
+
+    async fn stats(
+        &self,
+        concert_id: ConcertId,
+        policy: QueuePolicy,
+    ) -> Result<QueueStats, AdminQueueError> {
+        let rows = self
+            .read(|conn| stats_of(conn, Some(concert_id), policy).boxed())
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(|r| r.into_domain(policy))
+            .ok_or(AdminQueueError::ConcertNotFound)
+    }
+
+    async fn update_settings(
+        &self,
+        concert_id: ConcertId,
+        patch: QueueSettingsPatch,
+        policy: QueuePolicy,
+    ) -> Result<QueueStats, AdminQueueError> {
+        let as_i32 = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+        let (batch, max_active) = (as_i32(patch.admit_batch), as_i32(patch.max_active));
+        self.tx(|conn| {
+            Box::pin(async move {
+                let updated = diesel::sql_query(
+                    "UPDATE concert_queues SET admit_batch = coalesce($2, admit_batch), \
+                        max_active = coalesce($3, max_active), paused = coalesce($4, paused) \
+                     WHERE concert_id = $1",
+                )
+                .bind::<BigInt, _>(concert_id.get())
+                .bind::<Nullable<Integer>, _>(batch)
+                .bind::<Nullable<Integer>, _>(max_active)
+                .bind::<Nullable<Bool>, _>(patch.paused)
+                .execute(conn)
+                .await?;
+                if updated == 0 {
+                    return Err(Fail::Biz(AdminQueueError::ConcertNotFound));
+                }
+                let rows = stats_of(conn, Some(concert_id), policy).await?;
+                rows.into_iter()
+                    .next()
+                    .map(|r| r.into_domain(policy))
+                    .ok_or(Fail::Biz(AdminQueueError::ConcertNotFound))
+            })
+        })
+        .await
+        .map_err(Fail::into_error)
+    }
+
+    async fn all_stats(
+        &self,
+        policy: QueuePolicy,
+    ) -> Result<Vec<(ConcertId, QueueStats)>, StoreError> {
+        let rows = self
+            .read(|conn| stats_of(conn, None, policy).boxed())
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    crate::rows::concert_id(r.concert_id)?,
+                    r.into_domain(policy),
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,16 @@
+DROP TABLE IF EXISTS idempotency_records;
+DROP TABLE IF EXISTS ledger_entries;
+DROP TABLE IF EXISTS payments;
+DROP TABLE IF EXISTS wallets;
+DROP TABLE IF EXISTS reservation_seats;
+DROP TABLE IF EXISTS reservations;
+DROP TABLE IF EXISTS queue_admissions;
+DROP TABLE IF EXISTS queue_tokens;
+DROP TABLE IF EXISTS concert_queues;
+DROP TABLE IF EXISTS seats;
+DROP TABLE IF EXISTS schedules;
+DROP TABLE IF EXISTS concerts;
+DROP FUNCTION IF EXISTS forbid_change();
+DROP FUNCTION IF EXISTS reservation_seat_stays_released();
+DROP FUNCTION IF EXISTS reservation_release_seats();
+DROP FUNCTION IF EXISTS queue_token_transition();
