@@ -24,12 +24,7 @@ impl Services {
         idempotency: IdempotencyContext,
         reservation_id: ReservationId,
     ) -> Result<Idempotent<PaymentReceipt>, PayError> {
-        let record = self
-            .ports
-            .wallets
-            .idempotency_record(user, idempotency.key.clone())
-            .await?;
-        match IdempotencyDecision::decide(record, &idempotency.fingerprint) {
+        match self.idempotency_decision(user, &idempotency).await? {
             IdempotencyDecision::Proceed => {}
             IdempotencyDecision::Replay(outcome) => return replay_payment(outcome),
             IdempotencyDecision::InUse => return Err(PayError::IdempotencyKeyInUse),

@@ -68,6 +68,23 @@ impl Services {
         &self.ports
     }
 
+    /// What the record stored under the request's key (if any) says to do with the request.
+    pub(crate) async fn idempotency_decision(
+        &self,
+        user: domain::UserId,
+        idempotency: &domain::IdempotencyContext,
+    ) -> Result<domain::IdempotencyDecision, domain::StoreError> {
+        let record = self
+            .ports
+            .wallets
+            .idempotency_record(user, idempotency.key.clone())
+            .await?;
+        Ok(domain::IdempotencyDecision::decide(
+            record,
+            &idempotency.fingerprint,
+        ))
+    }
+
     pub(crate) fn gate(&self) -> crate::QueueGate<'_> {
         crate::QueueGate::new(self.ports.queue.as_ref(), self.settings.queue)
     }

@@ -33,12 +33,7 @@ impl Services {
         idempotency: IdempotencyContext,
         amount_won: i64,
     ) -> Result<Idempotent<ChargeReceipt>, ChargeError> {
-        let record = self
-            .ports
-            .wallets
-            .idempotency_record(user, idempotency.key.clone())
-            .await?;
-        match IdempotencyDecision::decide(record, &idempotency.fingerprint) {
+        match self.idempotency_decision(user, &idempotency).await? {
             IdempotencyDecision::Proceed => {}
             IdempotencyDecision::Replay(outcome) => return replay_charge(outcome),
             IdempotencyDecision::InUse => return Err(ChargeError::IdempotencyKeyInUse),
