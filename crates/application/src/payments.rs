@@ -37,9 +37,20 @@ impl Services {
             .reservation(user, reservation_id)
             .await?
             .ok_or(PayError::ReservationNotFound)?;
-        self.gate()
+        if let Err(refused) = self
+            .gate()
             .admit(Some(token), user, reservation.concert_id)
-            .await?;
+            .await
+        {
+            // A twin of this request may have committed since the lookup above and spent the
+            // queue token: its stored answer is this request's answer.
+            if let IdempotencyDecision::Replay(outcome) =
+                self.idempotency_decision(user, &idempotency).await?
+            {
+                return replay_payment(outcome);
+            }
+            return Err(refused.into());
+        }
         let payment = NewPayment {
             user_id: user,
             reservation_id,

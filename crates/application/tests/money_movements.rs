@@ -335,3 +335,50 @@ async fn the_stores_insufficient_balance_reaches_the_caller() {
         .await;
     assert_eq!(result, Err(PayError::InsufficientBalance));
 }
+
+#[tokio::test]
+async fn a_twin_that_committed_meanwhile_is_replayed_instead_of_refused_by_the_gate() {
+    // Arrange: no record at first; by the time the gate refuses (the twin spent the token), the
+    // twin's answer is stored.
+    let mut mocks = Mocks::default();
+    let lookups = std::sync::atomic::AtomicUsize::new(0);
+    mocks
+        .wallets
+        .expect_idempotency_record()
+        .returning(move |_, _| {
+            if lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Ok(None)
+            } else {
+                Ok(stored("fp", Some(StoredOutcome::Paid(payment_receipt()))))
+            }
+        });
+    mocks
+        .reservations
+        .expect_reservation()
+        .returning(|u, id| Ok(Some(reservation(id, u, concert(1)))));
+    queue_knows(
+        &mut mocks.queue,
+        Some(token(
+            token_id(1),
+            user(1),
+            concert(1),
+            QueueTokenStatus::Expired,
+        )),
+    );
+    mocks.wallets.expect_pay().never();
+    let services = mocks.build();
+    // Act
+    let result = services
+        .pay(
+            user(1),
+            Some(token_id(1)),
+            idem("k1", "fp"),
+            reservation_id(1),
+        )
+        .await;
+    // Assert
+    assert_eq!(
+        result.map(|r| (r.value, r.replayed)),
+        Ok((payment_receipt(), true))
+    );
+}
