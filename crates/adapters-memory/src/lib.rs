@@ -13,6 +13,8 @@
 
 mod catalogue;
 mod fenwick;
+mod guards;
+mod invariants;
 mod queue;
 mod reservations;
 mod seed;
@@ -23,11 +25,15 @@ mod time;
 mod wallet;
 
 pub use fenwick::Fenwick;
+#[doc(hidden)]
+pub use guards::Guard;
+pub use invariants::{InvariantReport, Violation};
 pub use seed::{DemoCatalogue, DEMO_SEATS_PER_SCHEDULE};
 
 use async_trait::async_trait;
 use domain::ports::{Clock, StoreHealth};
 use domain::{StoreError, Timestamp};
+use guards::Guards;
 use state::State;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -36,6 +42,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 #[derive(Clone)]
 pub struct MemoryStore {
     inner: Arc<Inner>,
+    /// Every guard is on except in a test's negative control.
+    guards: Guards,
 }
 
 struct Inner {
@@ -58,7 +66,18 @@ impl MemoryStore {
                 clock,
                 state: Mutex::new(State::default()),
             }),
+            guards: Guards::default(),
         }
+    }
+
+    /// **Tests only.** The same store (sharing its state) with `guard` switched off, for a
+    /// negative control that proves a race test can fail; see [`Guard`]. Nothing in the service
+    /// calls this.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_guard_disabled(mut self, guard: Guard) -> Self {
+        self.guards = self.guards.without(guard);
+        self
     }
 
     /// The whole state, locked. A panic in another critical section does not take the store

@@ -75,7 +75,7 @@ fn seq_index(seq: i64) -> usize {
 }
 
 impl QueueLine {
-    fn settings(&self, policy: &QueuePolicy) -> QueueSettings {
+    pub(crate) fn settings(&self, policy: &QueuePolicy) -> QueueSettings {
         self.overrides.apply(QueueSettings {
             admit_batch: policy.admit_batch(),
             max_active: policy.max_active(),

@@ -30,7 +30,7 @@ async fn schedule_seats_in(
     conn: &mut AsyncPgConnection,
     header: ScheduleRow,
 ) -> Result<ScheduleSeats, Fail<BrowseError>> {
-    let seats: Vec<SeatRow> = diesel::sql_query(SEATS_OF_SCHEDULE)
+    let seats: Vec<SeatRow> = crate::sql::sql_query(SEATS_OF_SCHEDULE)
         .bind::<BigInt, _>(header.id)
         .load(conn)
         .await?;
@@ -52,7 +52,7 @@ impl CatalogueStore for PgStore {
     async fn list_concerts(&self) -> Result<Vec<Concert>, StoreError> {
         let rows: Vec<ConcertRow> = self
             .read(|conn| {
-                diesel::sql_query("SELECT id, title, venue FROM concerts ORDER BY id")
+                crate::sql::sql_query("SELECT id, title, venue FROM concerts ORDER BY id")
                     .load(conn)
                     .boxed()
             })
@@ -65,7 +65,7 @@ impl CatalogueStore for PgStore {
             .tx(|conn| {
                 let concert = concert.clone();
                 Box::pin(async move {
-                    let row: ConcertRow = diesel::sql_query(
+                    let row: ConcertRow = crate::sql::sql_query(
                         "INSERT INTO concerts (title, venue) VALUES ($1, $2) \
                          RETURNING id, title, venue",
                     )
@@ -73,7 +73,7 @@ impl CatalogueStore for PgStore {
                     .bind::<Text, _>(concert.venue.as_str())
                     .get_result(conn)
                     .await?;
-                    diesel::sql_query("INSERT INTO concert_queues (concert_id) VALUES ($1)")
+                    crate::sql::sql_query("INSERT INTO concert_queues (concert_id) VALUES ($1)")
                         .bind::<BigInt, _>(row.id)
                         .execute(conn)
                         .await?;
@@ -106,7 +106,7 @@ impl CatalogueStore for PgStore {
             let (numbers, grades, prices) = (numbers.clone(), grades.clone(), prices.clone());
             Box::pin(async move {
                 // FOR KEY SHARE: the concert cannot disappear before the schedule is in.
-                let exists = diesel::sql_query(
+                let exists = crate::sql::sql_query(
                     "SELECT id AS value FROM concerts WHERE id = $1 FOR KEY SHARE",
                 )
                 .bind::<BigInt, _>(concert_id.get())
@@ -116,7 +116,7 @@ impl CatalogueStore for PgStore {
                 if exists.is_none() {
                     return Err(Fail::Biz(CreateScheduleError::ConcertNotFound));
                 }
-                let header: ScheduleRow = diesel::sql_query(
+                let header: ScheduleRow = crate::sql::sql_query(
                     "INSERT INTO schedules (concert_id, starts_at) VALUES ($1, $2) \
                      RETURNING id, concert_id, starts_at",
                 )
@@ -124,7 +124,7 @@ impl CatalogueStore for PgStore {
                 .bind::<Timestamptz, _>(starts_at)
                 .get_result(conn)
                 .await?;
-                diesel::sql_query(
+                crate::sql::sql_query(
                     "INSERT INTO seats (schedule_id, number, grade, price) \
                      SELECT $1, n, g, p FROM unnest($2::text[], $3::text[], $4::bigint[]) \
                         WITH ORDINALITY AS s(n, g, p, i) ORDER BY i",
@@ -154,7 +154,7 @@ impl CatalogueStore for PgStore {
             .tx(|conn| {
                 Box::pin(async move {
                     let exists =
-                        diesel::sql_query("SELECT id AS value FROM concerts WHERE id = $1")
+                        crate::sql::sql_query("SELECT id AS value FROM concerts WHERE id = $1")
                             .bind::<BigInt, _>(concert_id.get())
                             .get_result::<Int8>(conn)
                             .await
@@ -162,7 +162,7 @@ impl CatalogueStore for PgStore {
                     if exists.is_none() {
                         return Err(Fail::Biz(BrowseError::NotFound));
                     }
-                    let rows: Vec<ScheduleSummaryRow> = diesel::sql_query(
+                    let rows: Vec<ScheduleSummaryRow> = crate::sql::sql_query(
                         "SELECT s.id, s.concert_id, s.starts_at, \
                             (SELECT count(*) FROM seats st WHERE st.schedule_id = s.id) \
                                 AS total_seats, \
@@ -192,7 +192,7 @@ impl CatalogueStore for PgStore {
     async fn schedule_seats(&self, schedule_id: ScheduleId) -> Result<ScheduleSeats, BrowseError> {
         self.tx(|conn| {
             Box::pin(async move {
-                let header: Option<ScheduleRow> = diesel::sql_query(
+                let header: Option<ScheduleRow> = crate::sql::sql_query(
                     "SELECT id, concert_id, starts_at FROM schedules WHERE id = $1",
                 )
                 .bind::<BigInt, _>(schedule_id.get())
@@ -215,7 +215,7 @@ impl CatalogueStore for PgStore {
     ) -> Result<Option<ConcertId>, StoreError> {
         let row: Option<Int8> = self
             .read(|conn| {
-                diesel::sql_query("SELECT concert_id AS value FROM schedules WHERE id = $1")
+                crate::sql::sql_query("SELECT concert_id AS value FROM schedules WHERE id = $1")
                     .bind::<BigInt, _>(schedule_id.get())
                     .get_result(conn)
                     .map(|r| r.optional())

@@ -27,7 +27,9 @@
 
 mod catalogue;
 mod errors;
+mod guards;
 mod health;
+mod invariants;
 mod locks;
 mod migrations;
 mod pool;
@@ -35,8 +37,12 @@ mod queue;
 mod reservations;
 mod rows;
 mod schema;
+mod sql;
 mod wallet;
 
 pub use errors::SetupError;
+#[doc(hidden)]
+pub use guards::Guard;
+pub use invariants::{InvariantReport, Violation};
 pub use migrations::{run_migrations, MIGRATIONS};
 pub use pool::{connect, connect_lazy, PgConfig, PgStore};

@@ -1,6 +1,7 @@
 //! Connection pool, per-connection settings and the transaction runner every store method uses.
 
 use crate::errors::{db_error, is_retryable, pool_error, Fail, SetupError};
+use crate::guards::{Guard, Guards};
 use diesel::sql_types::Text;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::Pool;
@@ -94,8 +95,10 @@ impl PgConfig {
 /// clone shares the pool.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: Pool<AsyncPgConnection>,
+    pub(crate) pool: Pool<AsyncPgConnection>,
     operation_timeout: Duration,
+    /// Every guard is on except in a test's negative control.
+    pub(crate) guards: Guards,
 }
 
 impl fmt::Debug for PgStore {
@@ -165,6 +168,7 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
     Ok(PgStore {
         pool,
         operation_timeout: config.operation_timeout,
+        guards: Guards::default(),
     })
 }
 
@@ -172,6 +176,16 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
 pub(crate) type TxFuture<'c, R, E> = BoxFuture<'c, Result<R, Fail<E>>>;
 
 impl PgStore {
+    /// **Tests only.** The same store (sharing the pool) with `guard` switched off, for a negative
+    /// control that proves a race test can fail; see [`Guard`] for what each one does. Nothing in
+    /// the service calls this.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_guard_disabled(mut self, guard: Guard) -> Self {
+        self.guards = self.guards.without(guard);
+        self
+    }
+
     /// Runs `body` in one transaction (READ COMMITTED): commits on `Ok`, rolls back on `Err`.
     /// A deadlock or serialization failure re-runs it (a fresh call of `body`); the whole thing,
     /// connection wait included, is bounded by the operation timeout.
@@ -179,11 +193,16 @@ impl PgStore {
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
     {
+        let max_attempts = if self.guards.on(Guard::LockOrder) {
+            MAX_ATTEMPTS
+        } else {
+            1
+        };
         let attempts = async {
             let mut attempt = 1;
             loop {
                 match self.tx_once(&body).await {
-                    Err(Fail::Db(e)) if attempt < MAX_ATTEMPTS && is_retryable(&e) => {
+                    Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
                         tracing::debug!(attempt, error = %e, "retrying transaction");
                         attempt += 1;
                         tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;

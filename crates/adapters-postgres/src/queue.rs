@@ -87,6 +87,13 @@ const STANDING: &str = "\
         ELSE t.status END AS status) e \
     WHERE t.id = $1";
 
+/// A poll that found `needs_touch` keeps the place alive; never revives a token that already
+/// timed out. `$1` token id, `$2` idle timeout (µs).
+const POLL_TOUCH: &str = "\
+    UPDATE queue_tokens SET last_polled_at = now() \
+    WHERE id = $1 AND status = 'WAITING' \
+      AND last_polled_at > now() - $2::float8 * interval '1 microsecond'";
+
 /// Counts and settings per concert; `$1` idle timeout (µs). Append a WHERE on `q`.
 const STATS: &str = "\
     SELECT q.concert_id, q.admit_batch, q.max_active, q.paused, \
@@ -111,7 +118,7 @@ async fn standing_row(
     token_id: Uuid,
     policy: QueuePolicy,
 ) -> diesel::QueryResult<Option<TokenRow>> {
-    diesel::sql_query(STANDING)
+    crate::sql::sql_query(STANDING)
         .bind::<SqlUuid, _>(token_id)
         .bind::<BigInt, _>(micros(policy.idle_timeout()))
         .bind::<BigInt, _>(micros(touch_after(policy)))
@@ -139,14 +146,14 @@ async fn stats_of(
     let idle = micros(policy.idle_timeout());
     match concert_id {
         Some(id) => {
-            diesel::sql_query(format!("{STATS} WHERE q.concert_id = $2"))
+            crate::sql::sql_query(format!("{STATS} WHERE q.concert_id = $2"))
                 .bind::<BigInt, _>(idle)
                 .bind::<BigInt, _>(id.get())
                 .load(conn)
                 .await
         }
         None => {
-            diesel::sql_query(format!("{STATS} ORDER BY q.concert_id"))
+            crate::sql::sql_query(format!("{STATS} ORDER BY q.concert_id"))
                 .bind::<BigInt, _>(idle)
                 .load(conn)
                 .await
@@ -167,13 +174,13 @@ async fn join_tx(
     policy: QueuePolicy,
 ) -> Result<Joined, Fail<JoinQueueError>> {
     // One join at a time per (user, concert): the live-token check and the insert cannot race.
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))")
+    crate::sql::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))")
         .bind::<Integer, _>(locks::JOIN)
         .bind::<BigInt, _>(user_id.get())
         .bind::<BigInt, _>(concert_id.get())
         .execute(conn)
         .await?;
-    let existing: Option<UuidValue> = diesel::sql_query(
+    let existing: Option<UuidValue> = crate::sql::sql_query(
         "SELECT id AS value FROM queue_tokens \
          WHERE user_id = $1 AND concert_id = $2 AND status IN ('WAITING', 'ACTIVE') FOR UPDATE",
     )
@@ -191,12 +198,12 @@ async fn join_tx(
             });
         }
         // Live in storage but expired by the clock: retire it so the new one can take its place.
-        diesel::sql_query(EXPIRE_TOKEN)
+        crate::sql::sql_query(EXPIRE_TOKEN)
             .bind::<SqlUuid, _>(existing.value)
             .execute(conn)
             .await?;
     }
-    let seq: Option<Int8> = diesel::sql_query(
+    let seq: Option<Int8> = crate::sql::sql_query(
         "UPDATE concert_queues SET next_seq = next_seq + 1 WHERE concert_id = $1 \
          RETURNING next_seq AS value",
     )
@@ -207,7 +214,7 @@ async fn join_tx(
     let Some(seq) = seq else {
         return Err(Fail::Biz(JoinQueueError::ConcertNotFound));
     };
-    diesel::sql_query(
+    crate::sql::sql_query(
         "INSERT INTO queue_tokens (id, user_id, concert_id, seq, status) \
          VALUES ($1, $2, $3, $4, 'WAITING')",
     )
@@ -227,6 +234,40 @@ async fn join_tx(
 /// How long an admission tick waits for another instance's tick of the same concert before
 /// skipping that concert (milliseconds, as `lock_timeout` takes it).
 const ADMISSION_WAIT_MS: &str = "2000";
+
+/// Admission, step 1: bound the wait for the concert's lock; `$1` milliseconds.
+const ADMIT_LOCK_TIMEOUT: &str = "SELECT set_config('lock_timeout', $1, true)";
+/// Admission, step 2: one admitter per concert; `$1` concert id.
+const ADMIT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// Admission, step 3: the line's counters and settings and the unexpired ACTIVE count;
+/// `$1` concert id.
+const ADMIT_LINE: &str = "\
+    SELECT q.admitted_through, q.admit_batch, q.max_active, q.paused, \
+        (SELECT count(*) FROM queue_tokens a WHERE a.concert_id = q.concert_id \
+           AND a.status = 'ACTIVE' AND a.active_until > now()) AS active \
+    FROM concert_queues q WHERE q.concert_id = $1";
+/// Admission, step 4: activate the oldest live WAITING tokens; `$1` concert id, `$2`
+/// admitted_through, `$3` idle timeout (µs), `$4` quota, `$5` active TTL (µs).
+const ADMIT_PICK: &str = "\
+    WITH picked AS ( \
+        SELECT id FROM queue_tokens \
+        WHERE concert_id = $1 AND status = 'WAITING' AND seq > $2 \
+          AND last_polled_at > now() - $3::float8 * interval '1 microsecond' \
+        ORDER BY seq LIMIT $4 FOR UPDATE) \
+    UPDATE queue_tokens t SET status = 'ACTIVE', admitted_at = now(), \
+        active_until = now() + $5::float8 * interval '1 microsecond' \
+    FROM picked WHERE t.id = picked.id \
+    RETURNING t.seq AS value";
+/// Admission, step 5: move the line's front; `$1` concert id, `$2` highest admitted seq.
+const ADMIT_ADVANCE: &str = "\
+    UPDATE concert_queues SET admitted_through = greatest(admitted_through, $2) \
+    WHERE concert_id = $1";
+/// Admission, step 6: record the tick for the admission rate; `$1` concert id, `$2` count.
+const ADMIT_RECORD: &str = "INSERT INTO queue_admissions (concert_id, admitted) VALUES ($1, $2)";
+/// Admission, step 7: forget ticks older than the rate window needs; `$1` concert id.
+const ADMIT_PRUNE: &str = "\
+    DELETE FROM queue_admissions \
+    WHERE concert_id = $1 AND admitted_at <= now() - interval '120 seconds'";
 
 /// Another admitter held the concert's lock for longer than [`ADMISSION_WAIT_MS`].
 #[derive(Debug)]
@@ -253,11 +294,11 @@ async fn admit_concert(
     }
     // One admitter per concert at a time: a tick running elsewhere finishes first (it takes
     // milliseconds), then this one sees its result. Skip the concert if that takes too long.
-    diesel::sql_query("SELECT set_config('lock_timeout', $1, true)")
+    crate::sql::sql_query(ADMIT_LOCK_TIMEOUT)
         .bind::<Text, _>(ADMISSION_WAIT_MS)
         .execute(conn)
         .await?;
-    match diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+    match crate::sql::sql_query(ADMIT_LOCK)
         .bind::<BigInt, _>(concert_id)
         .execute(conn)
         .await
@@ -266,19 +307,14 @@ async fn admit_concert(
         Err(e) if is_lock_timeout(&e) => return Err(Fail::Biz(Busy)),
         Err(e) => return Err(e.into()),
     }
-    diesel::sql_query("SET LOCAL lock_timeout TO DEFAULT")
+    crate::sql::sql_query("SET LOCAL lock_timeout TO DEFAULT")
         .execute(conn)
         .await?;
-    let line: Option<Line> = diesel::sql_query(
-        "SELECT q.admitted_through, q.admit_batch, q.max_active, q.paused, \
-            (SELECT count(*) FROM queue_tokens a WHERE a.concert_id = q.concert_id \
-               AND a.status = 'ACTIVE' AND a.active_until > now()) AS active \
-         FROM concert_queues q WHERE q.concert_id = $1",
-    )
-    .bind::<BigInt, _>(concert_id)
-    .get_result(conn)
-    .await
-    .optional()?;
+    let line: Option<Line> = crate::sql::sql_query(ADMIT_LINE)
+        .bind::<BigInt, _>(concert_id)
+        .get_result(conn)
+        .await
+        .optional()?;
     let Some(line) = line else { return Ok(0) };
     if line.paused {
         return Ok(0);
@@ -295,48 +331,32 @@ async fn admit_concert(
     if quota <= 0 {
         return Ok(0);
     }
-    let admitted: Vec<Int8> = diesel::sql_query(
-        "WITH picked AS ( \
-            SELECT id FROM queue_tokens \
-            WHERE concert_id = $1 AND status = 'WAITING' AND seq > $2 \
-              AND last_polled_at > now() - $3::float8 * interval '1 microsecond' \
-            ORDER BY seq LIMIT $4 FOR UPDATE) \
-         UPDATE queue_tokens t SET status = 'ACTIVE', admitted_at = now(), \
-            active_until = now() + $5::float8 * interval '1 microsecond' \
-         FROM picked WHERE t.id = picked.id \
-         RETURNING t.seq AS value",
-    )
-    .bind::<BigInt, _>(concert_id)
-    .bind::<BigInt, _>(line.admitted_through)
-    .bind::<BigInt, _>(micros(policy.idle_timeout()))
-    .bind::<BigInt, _>(quota)
-    .bind::<BigInt, _>(micros(policy.active_ttl()))
-    .load(conn)
-    .await?;
+    let admitted: Vec<Int8> = crate::sql::sql_query(ADMIT_PICK)
+        .bind::<BigInt, _>(concert_id)
+        .bind::<BigInt, _>(line.admitted_through)
+        .bind::<BigInt, _>(micros(policy.idle_timeout()))
+        .bind::<BigInt, _>(quota)
+        .bind::<BigInt, _>(micros(policy.active_ttl()))
+        .load(conn)
+        .await?;
     let Some(through) = admitted.iter().map(|r| r.value).max() else {
         return Ok(0);
     };
     let count = i32::try_from(admitted.len()).unwrap_or(i32::MAX);
-    diesel::sql_query(
-        "UPDATE concert_queues SET admitted_through = greatest(admitted_through, $2) \
-         WHERE concert_id = $1",
-    )
-    .bind::<BigInt, _>(concert_id)
-    .bind::<BigInt, _>(through)
-    .execute(conn)
-    .await?;
-    diesel::sql_query("INSERT INTO queue_admissions (concert_id, admitted) VALUES ($1, $2)")
+    crate::sql::sql_query(ADMIT_ADVANCE)
+        .bind::<BigInt, _>(concert_id)
+        .bind::<BigInt, _>(through)
+        .execute(conn)
+        .await?;
+    crate::sql::sql_query(ADMIT_RECORD)
         .bind::<BigInt, _>(concert_id)
         .bind::<Integer, _>(count)
         .execute(conn)
         .await?;
-    diesel::sql_query(
-        "DELETE FROM queue_admissions \
-         WHERE concert_id = $1 AND admitted_at <= now() - interval '120 seconds'",
-    )
-    .bind::<BigInt, _>(concert_id)
-    .execute(conn)
-    .await?;
+    crate::sql::sql_query(ADMIT_PRUNE)
+        .bind::<BigInt, _>(concert_id)
+        .execute(conn)
+        .await?;
     Ok(u64::try_from(admitted.len()).unwrap_or(0))
 }
 
@@ -381,15 +401,11 @@ impl QueueStore for PgStore {
         if row.needs_touch {
             // Keeps the place alive; never revives a token that already timed out.
             self.read(|conn| {
-                diesel::sql_query(
-                    "UPDATE queue_tokens SET last_polled_at = now() \
-                     WHERE id = $1 AND status = 'WAITING' \
-                       AND last_polled_at > now() - $2::float8 * interval '1 microsecond'",
-                )
-                .bind::<SqlUuid, _>(token_id.get())
-                .bind::<BigInt, _>(micros(policy.idle_timeout()))
-                .execute(conn)
-                .boxed()
+                crate::sql::sql_query(POLL_TOUCH)
+                    .bind::<SqlUuid, _>(token_id.get())
+                    .bind::<BigInt, _>(micros(policy.idle_timeout()))
+                    .execute(conn)
+                    .boxed()
             })
             .await?;
         }
@@ -410,7 +426,7 @@ impl QueueStore for PgStore {
     async fn leave(&self, token_id: QueueTokenId, user_id: UserId) -> Result<(), QueueTokenError> {
         self.tx(|conn| {
             Box::pin(async move {
-                let owner: Option<Int8> = diesel::sql_query(
+                let owner: Option<Int8> = crate::sql::sql_query(
                     "SELECT user_id AS value FROM queue_tokens WHERE id = $1 FOR UPDATE",
                 )
                 .bind::<SqlUuid, _>(token_id.get())
@@ -420,7 +436,7 @@ impl QueueStore for PgStore {
                 if let Some(e) = access_error(owner.map(|o| o.value), user_id) {
                     return Err(Fail::Biz(e));
                 }
-                diesel::sql_query(EXPIRE_TOKEN)
+                crate::sql::sql_query(EXPIRE_TOKEN)
                     .bind::<SqlUuid, _>(token_id.get())
                     .execute(conn)
                     .await?;
@@ -434,7 +450,7 @@ impl QueueStore for PgStore {
     async fn admit(&self, policy: QueuePolicy) -> Result<Vec<AdmissionReport>, StoreError> {
         let concerts: Vec<Int8> = self
             .read(|conn| {
-                diesel::sql_query(
+                crate::sql::sql_query(
                     "SELECT concert_id AS value FROM concert_queues \
                      WHERE NOT paused AND next_seq > admitted_through ORDER BY concert_id",
                 )
@@ -466,7 +482,7 @@ impl QueueStore for PgStore {
     async fn expire_active(&self, batch: u32) -> Result<u64, StoreError> {
         let n = self
             .read(|conn| {
-                diesel::sql_query(
+                crate::sql::sql_query(
                     "UPDATE queue_tokens SET status = 'EXPIRED' WHERE id IN ( \
                         SELECT id FROM queue_tokens \
                         WHERE status = 'ACTIVE' AND active_until <= now() \
@@ -483,7 +499,7 @@ impl QueueStore for PgStore {
     async fn drop_idle(&self, idle_timeout: Duration, batch: u32) -> Result<u64, StoreError> {
         let n = self
             .read(|conn| {
-                diesel::sql_query(
+                crate::sql::sql_query(
                     "UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = true \
                      WHERE id IN ( \
                         SELECT id FROM queue_tokens \
@@ -524,7 +540,7 @@ impl QueueStore for PgStore {
         let (batch, max_active) = (as_i32(patch.admit_batch), as_i32(patch.max_active));
         self.tx(|conn| {
             Box::pin(async move {
-                let updated = diesel::sql_query(
+                let updated = crate::sql::sql_query(
                     "UPDATE concert_queues SET admit_batch = coalesce($2, admit_batch), \
                         max_active = coalesce($3, max_active), paused = coalesce($4, paused) \
                      WHERE concert_id = $1",
@@ -564,5 +580,62 @@ impl QueueStore for PgStore {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements of a poll and of an admission tick, as `scripts/queue-plans.sh` explains
+    /// them: name, the parameter types the code binds, and the SQL itself.
+    fn planned() -> Vec<(&'static str, &'static str, String)> {
+        vec![
+            ("standing", "uuid, int8, int8", STANDING.to_owned()),
+            ("poll_touch", "uuid, int8", POLL_TOUCH.to_owned()),
+            (
+                "admin_stats",
+                "int8, int8",
+                format!("{STATS} WHERE q.concert_id = $2"),
+            ),
+            ("admit_lock_timeout", "text", ADMIT_LOCK_TIMEOUT.to_owned()),
+            ("admit_lock", "int8", ADMIT_LOCK.to_owned()),
+            ("admit_line", "int8", ADMIT_LINE.to_owned()),
+            (
+                "admit_pick",
+                "int8, int8, int8, int8, int8",
+                ADMIT_PICK.to_owned(),
+            ),
+            ("admit_advance", "int8, int8", ADMIT_ADVANCE.to_owned()),
+            ("admit_record", "int8, int4", ADMIT_RECORD.to_owned()),
+            ("admit_prune", "int8", ADMIT_PRUNE.to_owned()),
+        ]
+    }
+
+    /// Checks that each statement is one line using exactly its listed parameters; with
+    /// `QUEUE_PLANS_SQL_OUT` set, also writes them there as `PREPARE` statements for
+    /// `scripts/queue-plans.sh`, so the plans it prints are of the queries the store runs.
+    #[test]
+    fn queue_statements_for_the_plans_script() {
+        let planned = planned();
+        for (name, types, sql) in &planned {
+            let params = types.split(',').count();
+            assert!(!sql.contains('\n'), "{name} spans lines");
+            assert!(
+                sql.contains(&format!("${params}")),
+                "{name} lacks ${params}"
+            );
+            assert!(
+                !sql.contains(&format!("${}", params + 1)),
+                "{name} uses more than {params} parameters"
+            );
+        }
+        if let Some(path) = std::env::var_os("QUEUE_PLANS_SQL_OUT") {
+            let text: String = planned
+                .iter()
+                .map(|(name, types, sql)| format!("PREPARE {name}({types}) AS {sql};\n"))
+                .collect();
+            std::fs::write(path, text).expect("write the statements");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! `reservation_seats_one_live` would catch any race this missed.
 
 use crate::errors::{unique_violation, Fail};
+use crate::guards::{Guard, Guards};
 use crate::locks;
 use crate::pool::PgStore;
 use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow, UuidValue};
@@ -41,7 +42,7 @@ pub(crate) async fn with_lines(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let lines: Vec<LineRow> = diesel::sql_query(
+    let lines: Vec<LineRow> = crate::sql::sql_query(
         "SELECT rs.reservation_id, rs.seat_id, st.number, rs.price \
          FROM reservation_seats rs JOIN seats st ON st.id = rs.seat_id \
          WHERE rs.reservation_id = ANY($1) ORDER BY rs.reservation_id, rs.seat_id",
@@ -72,7 +73,7 @@ pub(crate) async fn reservation_of(
     id: Uuid,
 ) -> Result<Option<Reservation>, Fail<StoreError>> {
     let rows: Vec<ReservationRow> =
-        diesel::sql_query(format!("{RESERVATION} WHERE r.id = $1 AND r.user_id = $2"))
+        crate::sql::sql_query(format!("{RESERVATION} WHERE r.id = $1 AND r.user_id = $2"))
             .bind::<SqlUuid, _>(id)
             .bind::<BigInt, _>(user_id.get())
             .load(conn)
@@ -92,7 +93,7 @@ async fn taken_seats(
     conn: &mut AsyncPgConnection,
     seats: &[i64],
 ) -> Result<Vec<SeatId>, Fail<HoldSeatsError>> {
-    let taken: Vec<Int8> = diesel::sql_query(
+    let taken: Vec<Int8> = crate::sql::sql_query(
         "SELECT rs.seat_id AS value FROM reservation_seats rs \
          JOIN reservations r ON r.id = rs.reservation_id \
          WHERE rs.seat_id = ANY($1) AND rs.live \
@@ -108,13 +109,36 @@ async fn taken_seats(
         .collect()
 }
 
+/// Locks the seats of `schedule` in `seats` (as [`hold_tx`] does) and returns their ids.
+/// With [`Guard::LockOrder`] off (tests only), even user ids lock in descending order.
+async fn lock_seats(
+    conn: &mut AsyncPgConnection,
+    hold: &NewHold,
+    seats: &[i64],
+    guards: Guards,
+) -> diesel::QueryResult<Vec<Int8>> {
+    let sql = if guards.on(Guard::LockOrder) || hold.user_id.get() % 2 == 1 {
+        "SELECT id AS value FROM seats WHERE schedule_id = $1 AND id = ANY($2) \
+         ORDER BY id FOR NO KEY UPDATE"
+    } else {
+        "SELECT id AS value FROM seats WHERE schedule_id = $1 AND id = ANY($2) \
+         ORDER BY id DESC FOR NO KEY UPDATE"
+    };
+    crate::sql::sql_query(sql)
+        .bind::<BigInt, _>(hold.schedule_id.get())
+        .bind::<Array<BigInt>, _>(seats)
+        .load(conn)
+        .await
+}
+
 async fn hold_tx(
     conn: &mut AsyncPgConnection,
     hold: &NewHold,
     policy: HoldPolicy,
+    guards: Guards,
 ) -> Result<Reservation, Fail<HoldSeatsError>> {
     let seats: Vec<i64> = hold.seats.ids().iter().map(|s| s.get()).collect();
-    let schedule: Option<Int8> = diesel::sql_query(
+    let schedule: Option<Int8> = crate::sql::sql_query(
         "SELECT id AS value FROM schedules WHERE id = $1 AND starts_at > now() FOR KEY SHARE",
     )
     .bind::<BigInt, _>(hold.schedule_id.get())
@@ -125,20 +149,13 @@ async fn hold_tx(
         return Err(Fail::Biz(HoldSeatsError::ScheduleNotFound));
     }
     // The user's holds one at a time: the cap check below cannot be raced.
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
+    crate::sql::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
         .bind::<Integer, _>(locks::USER_HOLDS)
         .bind::<BigInt, _>(hold.user_id.get())
         .execute(conn)
         .await?;
     // Lock the seats in ascending id order: holds of overlapping seats queue, never deadlock.
-    let locked: Vec<Int8> = diesel::sql_query(
-        "SELECT id AS value FROM seats WHERE schedule_id = $1 AND id = ANY($2) \
-         ORDER BY id FOR NO KEY UPDATE",
-    )
-    .bind::<BigInt, _>(hold.schedule_id.get())
-    .bind::<Array<BigInt>, _>(&seats)
-    .load(conn)
-    .await?;
+    let locked = lock_seats(conn, hold, &seats, guards).await?;
     if locked.len() != seats.len() {
         let found: std::collections::HashSet<i64> = locked.iter().map(|l| l.value).collect();
         let missing = hold
@@ -156,32 +173,53 @@ async fn hold_tx(
     // (in id order, as the expiry sweep and cancel lock a reservation before its lines), then
     // release just their lines on these seats. The sweep marks the reservations EXPIRED later;
     // until then they already read as EXPIRED.
-    let lapsed: Vec<UuidValue> = diesel::sql_query(
+    if guards.on(Guard::SeatAvailability) {
+        release_lapsed_and_check(conn, &seats).await?;
+    }
+    insert_hold(conn, hold, policy, &seats).await
+}
+
+/// Releases lapsed holds on `seats`, then refuses any seat still taken.
+async fn release_lapsed_and_check(
+    conn: &mut AsyncPgConnection,
+    seats: &[i64],
+) -> Result<(), Fail<HoldSeatsError>> {
+    let lapsed: Vec<UuidValue> = crate::sql::sql_query(
         "SELECT r.id AS value FROM reservations r \
          WHERE r.status = 'HELD' AND r.held_until <= now() AND r.id IN ( \
             SELECT rs.reservation_id FROM reservation_seats rs \
             WHERE rs.seat_id = ANY($1) AND rs.live) \
          ORDER BY r.id FOR NO KEY UPDATE OF r",
     )
-    .bind::<Array<BigInt>, _>(&seats)
+    .bind::<Array<BigInt>, _>(seats)
     .load(conn)
     .await?;
     if !lapsed.is_empty() {
         let lapsed: Vec<Uuid> = lapsed.into_iter().map(|l| l.value).collect();
-        diesel::sql_query(
+        crate::sql::sql_query(
             "UPDATE reservation_seats SET live = false \
              WHERE seat_id = ANY($1) AND live AND reservation_id = ANY($2)",
         )
-        .bind::<Array<BigInt>, _>(&seats)
+        .bind::<Array<BigInt>, _>(seats)
         .bind::<Array<SqlUuid>, _>(&lapsed)
         .execute(conn)
         .await?;
     }
-    let taken = taken_seats(conn, &seats).await?;
+    let taken = taken_seats(conn, seats).await?;
     if !taken.is_empty() {
         return Err(Fail::Biz(HoldSeatsError::SeatUnavailable { seats: taken }));
     }
-    let held: Int8 = diesel::sql_query(
+    Ok(())
+}
+
+/// Checks the per-user cap, then inserts the reservation and its lines.
+async fn insert_hold(
+    conn: &mut AsyncPgConnection,
+    hold: &NewHold,
+    policy: HoldPolicy,
+    seats: &[i64],
+) -> Result<Reservation, Fail<HoldSeatsError>> {
+    let held: Int8 = crate::sql::sql_query(
         "SELECT count(*) AS value FROM reservation_seats rs \
          JOIN reservations r ON r.id = rs.reservation_id \
          WHERE r.user_id = $1 AND r.status = 'HELD' AND r.held_until > now()",
@@ -198,7 +236,7 @@ async fn hold_tx(
             limit: policy.max_seats_held_per_user(),
         }));
     }
-    diesel::sql_query(
+    crate::sql::sql_query(
         "INSERT INTO reservations (id, user_id, schedule_id, status, total_price, held_until) \
          SELECT $1, $2, $3, 'HELD', coalesce(sum(price), 0), \
                 now() + $5::float8 * interval '1 microsecond' \
@@ -207,16 +245,16 @@ async fn hold_tx(
     .bind::<SqlUuid, _>(hold.reservation_id.get())
     .bind::<BigInt, _>(hold.user_id.get())
     .bind::<BigInt, _>(hold.schedule_id.get())
-    .bind::<Array<BigInt>, _>(&seats)
+    .bind::<Array<BigInt>, _>(seats)
     .bind::<BigInt, _>(micros(policy.ttl()))
     .execute(conn)
     .await?;
-    let inserted = diesel::sql_query(
+    let inserted = crate::sql::sql_query(
         "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_id, price) \
          SELECT $1, schedule_id, id, price FROM seats WHERE id = ANY($2) ORDER BY id",
     )
     .bind::<SqlUuid, _>(hold.reservation_id.get())
-    .bind::<Array<BigInt>, _>(&seats)
+    .bind::<Array<BigInt>, _>(seats)
     .execute(conn)
     .await;
     match inserted {
@@ -238,9 +276,10 @@ async fn hold_tx(
 #[async_trait]
 impl ReservationStore for PgStore {
     async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError> {
+        let guards = self.guards;
         self.tx(|conn| {
             let hold = hold.clone();
-            Box::pin(async move { hold_tx(conn, &hold, policy).await })
+            Box::pin(async move { hold_tx(conn, &hold, policy, guards).await })
         })
         .await
         .map_err(Fail::into_error)
@@ -267,7 +306,7 @@ impl ReservationStore for PgStore {
                     let (after_at, after_id) = page
                         .after()
                         .map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
-                    let rows: Vec<ReservationRow> = diesel::sql_query(format!(
+                    let rows: Vec<ReservationRow> = crate::sql::sql_query(format!(
                         "{RESERVATION} WHERE r.user_id = $1 \
                            AND ($2::timestamptz IS NULL OR (r.created_at, r.id) < ($2, $3)) \
                          ORDER BY r.created_at DESC, r.id DESC LIMIT $4"
@@ -294,7 +333,7 @@ impl ReservationStore for PgStore {
     async fn cancel(&self, user_id: UserId, id: ReservationId) -> Result<Reservation, CancelError> {
         self.tx(|conn| {
             Box::pin(async move {
-                let cancelled = diesel::sql_query(
+                let cancelled = crate::sql::sql_query(
                     "UPDATE reservations SET status = 'CANCELLED' \
                      WHERE id = $1 AND user_id = $2 AND status = 'HELD' AND held_until > now()",
                 )
@@ -319,7 +358,7 @@ impl ReservationStore for PgStore {
     async fn expire_holds(&self, batch: u32) -> Result<u64, StoreError> {
         let n = self
             .tx(|conn| {
-                diesel::sql_query(
+                crate::sql::sql_query(
                     "UPDATE reservations SET status = 'EXPIRED' WHERE id IN ( \
                         SELECT id FROM reservations \
                         WHERE status = 'HELD' AND held_until <= now() \

@@ -11,6 +11,7 @@
 //! same; `ReservationNotFound` and access errors store nothing.
 
 use crate::errors::{is_lock_timeout, Fail};
+use crate::guards::{Guard, Guards};
 use crate::locks;
 use crate::pool::PgStore;
 use crate::rows::{money, IdempotencyRow, Int8, LedgerRow};
@@ -48,7 +49,7 @@ async fn stored_record(
     user_id: UserId,
     key: &str,
 ) -> Result<Option<IdempotencyRecord>, Fail<StoreError>> {
-    let row: Option<IdempotencyRow> = diesel::sql_query(
+    let row: Option<IdempotencyRow> = crate::sql::sql_query(
         "SELECT fingerprint, outcome, rejection, transaction_id, payment_id, reservation_id, \
             amount, balance, occurred_at \
          FROM idempotency_records WHERE user_id = $1 AND key = $2",
@@ -71,12 +72,12 @@ async fn claim<E>(
 ) -> Result<Claim, Fail<E>> {
     // Wait a little for a request running under the same key: usually it finishes at once and
     // this one replays its answer; if it is still running after the wait, the key is in use.
-    diesel::sql_query("SELECT set_config('lock_timeout', $1, true)")
+    crate::sql::sql_query("SELECT set_config('lock_timeout', $1, true)")
         .bind::<Text, _>(IDEMPOTENCY_WAIT_MS)
         .execute(conn)
         .await?;
     let locked =
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3))")
+        crate::sql::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3))")
             .bind::<Integer, _>(locks::IDEMPOTENCY)
             .bind::<BigInt, _>(user_id.get())
             .bind::<Text, _>(idempotency.key.as_str())
@@ -87,7 +88,7 @@ async fn claim<E>(
         Err(e) if is_lock_timeout(&e) => return Ok(Claim::InUse),
         Err(e) => return Err(e.into()),
     }
-    diesel::sql_query("SET LOCAL lock_timeout TO DEFAULT")
+    crate::sql::sql_query("SET LOCAL lock_timeout TO DEFAULT")
         .execute(conn)
         .await?;
     let record = stored_record(conn, user_id, idempotency.key.as_str())
@@ -140,7 +141,7 @@ async fn record(
     idempotency: &IdempotencyContext,
     outcome: Outcome<'_>,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query(
+    crate::sql::sql_query(
         "INSERT INTO idempotency_records (user_id, key, fingerprint, outcome, rejection, \
             transaction_id, payment_id, reservation_id, amount, balance, occurred_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -164,7 +165,7 @@ async fn ensure_wallet(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
 ) -> diesel::QueryResult<usize> {
-    diesel::sql_query("INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
+    crate::sql::sql_query("INSERT INTO wallets (user_id) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind::<BigInt, _>(user_id.get())
         .execute(conn)
         .await
@@ -186,7 +187,7 @@ async fn charge_attempt(
 ) -> Result<Result<ChargeReceipt, ChargeRejection>, Fail<ChargeError>> {
     ensure_wallet(conn, charge.user_id).await?;
     let amount = charge.amount.money().won();
-    let posted: Option<Posted> = diesel::sql_query(
+    let posted: Option<Posted> = crate::sql::sql_query(
         "UPDATE wallets SET balance = balance + $2, updated_at = now() \
          WHERE user_id = $1 AND balance <= $3 - $2 \
          RETURNING balance, now() AS at",
@@ -200,7 +201,7 @@ async fn charge_attempt(
     let Some(posted) = posted else {
         return Ok(Err(ChargeRejection::BalanceLimitExceeded));
     };
-    diesel::sql_query(
+    crate::sql::sql_query(
         "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, reference) \
          VALUES ($1, $2, 'CHARGE', $3, $4, $5)",
     )
@@ -283,33 +284,41 @@ async fn pay_attempt(
     conn: &mut AsyncPgConnection,
     payment: &NewPayment,
     price: i64,
+    guards: Guards,
 ) -> Result<Result<PaymentReceipt, PaymentRejection>, Fail<PayError>> {
-    let confirmed = diesel::sql_query(
+    let confirm = if guards.on(Guard::Payable) {
         "UPDATE reservations SET status = 'CONFIRMED' \
-         WHERE id = $1 AND user_id = $2 AND status = 'HELD' AND held_until > now()",
-    )
-    .bind::<SqlUuid, _>(payment.reservation_id.get())
-    .bind::<BigInt, _>(payment.user_id.get())
-    .execute(conn)
-    .await?;
+         WHERE id = $1 AND user_id = $2 AND status = 'HELD' AND held_until > now()"
+    } else {
+        "UPDATE reservations SET status = 'CONFIRMED' WHERE id = $1 AND user_id = $2"
+    };
+    let confirmed = crate::sql::sql_query(confirm)
+        .bind::<SqlUuid, _>(payment.reservation_id.get())
+        .bind::<BigInt, _>(payment.user_id.get())
+        .execute(conn)
+        .await?;
     if confirmed != 1 {
         return Ok(Err(PaymentRejection::NotPayable));
     }
     ensure_wallet(conn, payment.user_id).await?;
-    let posted: Option<Posted> = diesel::sql_query(
+    let debit = if guards.on(Guard::Balance) {
         "UPDATE wallets SET balance = balance - $2, updated_at = now() \
          WHERE user_id = $1 AND balance >= $2 \
-         RETURNING balance, now() AS at",
-    )
-    .bind::<BigInt, _>(payment.user_id.get())
-    .bind::<BigInt, _>(price)
-    .get_result(conn)
-    .await
-    .optional()?;
+         RETURNING balance, now() AS at"
+    } else {
+        "UPDATE wallets SET balance = balance - $2, updated_at = now() \
+         WHERE user_id = $1 RETURNING balance, now() AS at"
+    };
+    let posted: Option<Posted> = crate::sql::sql_query(debit)
+        .bind::<BigInt, _>(payment.user_id.get())
+        .bind::<BigInt, _>(price)
+        .get_result(conn)
+        .await
+        .optional()?;
     let Some(posted) = posted else {
         return Ok(Err(PaymentRejection::InsufficientBalance));
     };
-    diesel::sql_query(
+    crate::sql::sql_query(
         "INSERT INTO payments (id, reservation_id, user_id, amount) VALUES ($1, $2, $3, $4)",
     )
     .bind::<SqlUuid, _>(payment.payment_id.get())
@@ -318,7 +327,7 @@ async fn pay_attempt(
     .bind::<BigInt, _>(price)
     .execute(conn)
     .await?;
-    diesel::sql_query(
+    crate::sql::sql_query(
         "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, reference, \
             payment_id) \
          VALUES ($1, $2, 'PAYMENT', $3, $4, $5, $6)",
@@ -332,7 +341,7 @@ async fn pay_attempt(
     .execute(conn)
     .await?;
     // Paying uses up the active slot.
-    diesel::sql_query(
+    crate::sql::sql_query(
         "UPDATE queue_tokens SET status = 'EXPIRED' WHERE id = $1 AND status = 'ACTIVE'",
     )
     .bind::<SqlUuid, _>(payment.queue_token.get())
@@ -342,7 +351,11 @@ async fn pay_attempt(
         payment_id: payment.payment_id,
         reservation_id: payment.reservation_id,
         amount: money(price).map_err(Fail::Store)?,
-        balance_after: money(posted.balance).map_err(Fail::Store)?,
+        balance_after: if guards.on(Guard::Balance) {
+            money(posted.balance).map_err(Fail::Store)?
+        } else {
+            money(posted.balance.max(0)).map_err(Fail::Store)?
+        },
         paid_at: posted.at,
     }))
 }
@@ -350,6 +363,7 @@ async fn pay_attempt(
 async fn pay_tx(
     conn: &mut AsyncPgConnection,
     payment: &NewPayment,
+    guards: Guards,
 ) -> Result<Result<PaymentReceipt, PaymentRejection>, Fail<PayError>> {
     match claim(conn, payment.user_id, &payment.idempotency).await? {
         Claim::Fresh => {}
@@ -368,7 +382,7 @@ async fn pay_tx(
         #[diesel(sql_type = BigInt)]
         concert_id: i64,
     }
-    let target: Option<Target> = diesel::sql_query(
+    let target: Option<Target> = crate::sql::sql_query(
         "SELECT r.user_id, r.total_price, s.concert_id \
          FROM reservations r JOIN schedules s ON s.id = r.schedule_id \
          WHERE r.id = $1 FOR NO KEY UPDATE OF r",
@@ -380,24 +394,12 @@ async fn pay_tx(
     let Some(target) = target.filter(|t| t.user_id == payment.user_id.get()) else {
         return Err(Fail::Biz(PayError::ReservationNotFound));
     };
-    let token: Option<Int8> = diesel::sql_query(
-        "SELECT seq AS value FROM queue_tokens \
-         WHERE id = $1 AND user_id = $2 AND concert_id = $3 \
-           AND status = 'ACTIVE' AND active_until > now() \
-         FOR NO KEY UPDATE",
-    )
-    .bind::<SqlUuid, _>(payment.queue_token.get())
-    .bind::<BigInt, _>(payment.user_id.get())
-    .bind::<BigInt, _>(target.concert_id)
-    .get_result(conn)
-    .await
-    .optional()?;
-    if token.is_none() {
-        return Err(Fail::Biz(PayError::Access(QueueAccessError::NotActive)));
+    if guards.on(Guard::TokenActive) {
+        check_token(conn, payment, target.concert_id).await?;
     }
     let price = target.total_price;
     AnsiTransactionManager::begin_transaction(conn).await?;
-    let attempt = pay_attempt(conn, payment, price).await;
+    let attempt = pay_attempt(conn, payment, price, guards).await;
     let outcome = end_savepoint(conn, attempt).await?;
     let stored = match &outcome {
         Ok(receipt) => Outcome {
@@ -419,12 +421,36 @@ async fn pay_tx(
     Ok(outcome)
 }
 
+/// Locks the payer's token, which must be ACTIVE for the reservation's concert.
+async fn check_token(
+    conn: &mut AsyncPgConnection,
+    payment: &NewPayment,
+    concert_id: i64,
+) -> Result<(), Fail<PayError>> {
+    let token: Option<Int8> = crate::sql::sql_query(
+        "SELECT seq AS value FROM queue_tokens \
+         WHERE id = $1 AND user_id = $2 AND concert_id = $3 \
+           AND status = 'ACTIVE' AND active_until > now() \
+         FOR NO KEY UPDATE",
+    )
+    .bind::<SqlUuid, _>(payment.queue_token.get())
+    .bind::<BigInt, _>(payment.user_id.get())
+    .bind::<BigInt, _>(concert_id)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if token.is_none() {
+        return Err(Fail::Biz(PayError::Access(QueueAccessError::NotActive)));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl WalletStore for PgStore {
     async fn wallet(&self, user_id: UserId) -> Result<Wallet, StoreError> {
         let row: Option<Int8> = self
             .read(|conn| {
-                diesel::sql_query("SELECT balance AS value FROM wallets WHERE user_id = $1")
+                crate::sql::sql_query("SELECT balance AS value FROM wallets WHERE user_id = $1")
                     .bind::<BigInt, _>(user_id.get())
                     .get_result(conn)
                     .map(|r| r.optional())
@@ -453,10 +479,11 @@ impl WalletStore for PgStore {
     }
 
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError> {
+        let guards = self.guards;
         let outcome = self
             .tx(|conn| {
                 let payment = payment.clone();
-                Box::pin(async move { pay_tx(conn, &payment).await })
+                Box::pin(async move { pay_tx(conn, &payment, guards).await })
             })
             .await
             .map_err(Fail::into_error)?;
@@ -476,7 +503,7 @@ impl WalletStore for PgStore {
             .map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
         let rows: Vec<LedgerRow> = self
             .read(|conn| {
-                diesel::sql_query(
+                crate::sql::sql_query(
                     "SELECT id, user_id, kind, amount, balance_after, reference, created_at \
                      FROM ledger_entries WHERE user_id = $1 \
                        AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \

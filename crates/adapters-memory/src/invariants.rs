@@ -1,0 +1,609 @@
+//! The invariant checker of the in-memory store: the same six invariants the PostgreSQL checker
+//! (`adapters_postgres::PgStore::check_invariants`) verifies, over the state as one critical
+//! section sees it (so, like the database snapshot, one consistent instant).
+//!
+//! | # | what is checked |
+//! |---|---|
+//! | 1 | per seat, CONFIRMED or HELD-and-unexpired reservations ≤ 1, and the seat's claim names that reservation (else the seat would read as free) |
+//! | 2 | per wallet, balance = sum of its ledger (a balance cannot be negative here: `Money`) |
+//! | 3 | charged = balances + paid − refunded |
+//! | 4 | ≤ 1 payment per reservation; amount = total price = sum of its seats; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT entry of −amount |
+//! | 5 | per concert, unexpired ACTIVE tokens ≤ the `max_active` in force; no live WAITING token with a smaller `seq` than an admitted one |
+//! | 6 | ≤ 1 CHARGE entry per (user, key), each the one its key's record names; each payment named by exactly one stored payment outcome |
+
+use crate::state::State;
+use crate::time::minus;
+use crate::MemoryStore;
+use domain::{
+    LedgerKind, PaymentId, QueuePolicy, QueueTokenStatus, ReservationId, ReservationStatus, SeatId,
+    StoredOutcome, Timestamp, UserId,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// One broken invariant, as the checker found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Which invariant of the API contract (1 to 6).
+    pub invariant: u8,
+    /// The check that failed (a short name, e.g. `seat_one_live`).
+    pub check: &'static str,
+    /// The offending records, in words.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant {} ({}): {}",
+            self.invariant, self.check, self.detail
+        )
+    }
+}
+
+/// What one run of the checker saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvariantReport {
+    /// The store's clock when the state was checked.
+    pub checked_at: Timestamp,
+    /// Every violation found; empty when all invariants hold.
+    pub violations: Vec<Violation>,
+}
+
+impl InvariantReport {
+    /// True when no invariant is broken.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The invariants (1 to 6) with at least one violation, ascending, without repeats.
+    #[must_use]
+    pub fn broken(&self) -> Vec<u8> {
+        let mut broken: Vec<u8> = self.violations.iter().map(|v| v.invariant).collect();
+        broken.sort_unstable();
+        broken.dedup();
+        broken
+    }
+}
+
+/// Collects violations.
+#[derive(Default)]
+struct Findings(Vec<Violation>);
+
+impl Findings {
+    fn add(&mut self, invariant: u8, check: &'static str, detail: String) {
+        self.0.push(Violation {
+            invariant,
+            check,
+            detail,
+        });
+    }
+}
+
+fn i128_of(won: i64) -> i128 {
+    i128::from(won)
+}
+
+impl State {
+    fn check_seats(&self, now: Timestamp, found: &mut Findings) {
+        let mut live: BTreeMap<SeatId, Vec<ReservationId>> = BTreeMap::new();
+        for r in self.reservations.values() {
+            let is_live = r.status == ReservationStatus::Confirmed
+                || (r.status == ReservationStatus::Held && r.held_until > now);
+            if is_live {
+                for seat in &r.seats {
+                    live.entry(seat.seat_id).or_default().push(r.id);
+                }
+            }
+        }
+        for (seat, holders) in live {
+            if holders.len() > 1 {
+                found.add(
+                    1,
+                    "seat_one_live",
+                    format!("seat {seat} has {} live reservations", holders.len()),
+                );
+            } else if let Some(holder) = holders.first() {
+                let claim = self.seats.get(&seat).and_then(|s| s.claim);
+                if claim != Some(*holder) {
+                    found.add(
+                        1,
+                        "seat_claim_matches",
+                        format!("seat {seat} is claimed by {claim:?}, not by {holder}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_money(&self, found: &mut Findings) {
+        let (mut charged, mut balances, mut refunded) = (0i128, 0i128, 0i128);
+        for (user, wallet) in &self.wallets {
+            let sum: i128 = wallet.ledger.values().map(|e| i128_of(e.amount)).sum();
+            balances += i128_of(wallet.balance.won());
+            if sum != i128_of(wallet.balance.won()) {
+                found.add(
+                    2,
+                    "balance_matches_ledger",
+                    format!(
+                        "wallet of user {user}: balance {}, ledger sum {sum}",
+                        wallet.balance.won()
+                    ),
+                );
+            }
+            for e in wallet.ledger.values() {
+                match e.kind {
+                    LedgerKind::Charge => charged += i128_of(e.amount),
+                    LedgerKind::Refund => refunded += i128_of(e.amount),
+                    LedgerKind::Payment => {}
+                }
+            }
+        }
+        let paid: i128 = self
+            .payments
+            .values()
+            .map(|p| i128_of(p.amount.won()))
+            .sum();
+        if charged != balances + paid - refunded {
+            found.add(
+                3,
+                "money_conserved",
+                format!(
+                    "charged {charged} <> balances {balances} + paid {paid} - refunded {refunded}"
+                ),
+            );
+        }
+    }
+
+    fn check_payments(&self, found: &mut Findings) {
+        let mut per_reservation: HashMap<ReservationId, usize> = HashMap::new();
+        let mut entries: HashMap<String, Vec<i64>> = HashMap::new();
+        for wallet in self.wallets.values() {
+            for e in wallet.ledger.values() {
+                if e.kind == LedgerKind::Payment {
+                    let reference = e.reference.clone().unwrap_or_default();
+                    entries.entry(reference).or_default().push(e.amount);
+                }
+            }
+        }
+        for p in self.payments.values() {
+            *per_reservation.entry(p.reservation_id).or_default() += 1;
+            match self.reservations.get(&p.reservation_id) {
+                None => found.add(
+                    4,
+                    "payment_matches_reservation",
+                    format!("payment {} of an unknown reservation", p.payment_id),
+                ),
+                Some(r) if r.total_price != p.amount || p.paid_at >= r.held_until => found.add(
+                    4,
+                    "payment_matches_reservation",
+                    format!(
+                        "payment {} of {} at {}: reservation {} total {}, held until {}",
+                        p.payment_id,
+                        p.amount.won(),
+                        p.paid_at,
+                        r.id,
+                        r.total_price.won(),
+                        r.held_until
+                    ),
+                ),
+                Some(_) => {}
+            }
+            let ledger = entries
+                .get(&p.payment_id.to_string())
+                .cloned()
+                .unwrap_or_default();
+            if ledger != [-p.amount.won()] {
+                found.add(
+                    4,
+                    "payment_in_ledger",
+                    format!("payment {} has ledger entries {ledger:?}", p.payment_id),
+                );
+            }
+        }
+        for r in self.reservations.values() {
+            let payments = per_reservation.get(&r.id).copied().unwrap_or(0);
+            if payments > 1 {
+                found.add(
+                    4,
+                    "paid_at_most_once",
+                    format!("reservation {} has {payments} payments", r.id),
+                );
+            }
+            let confirmed = r.status == ReservationStatus::Confirmed;
+            if (confirmed && payments != 1) || (!confirmed && payments > 0) {
+                found.add(
+                    4,
+                    "confirmed_iff_paid",
+                    format!(
+                        "{:?} reservation {} has {payments} payments",
+                        r.status, r.id
+                    ),
+                );
+            }
+            let seats = domain::Money::checked_sum(r.seats.iter().map(|s| s.price));
+            if r.seats.is_empty() || seats != Some(r.total_price) {
+                found.add(
+                    4,
+                    "total_is_sum_of_seats",
+                    format!("reservation {}: total {}", r.id, r.total_price.won()),
+                );
+            }
+        }
+    }
+
+    fn check_queues(&self, now: Timestamp, policy: &QueuePolicy, found: &mut Findings) {
+        let idle_cutoff = minus(now, policy.idle_timeout());
+        let mut active: HashMap<domain::ConcertId, u64> = HashMap::new();
+        let mut admitted_through: HashMap<domain::ConcertId, i64> = HashMap::new();
+        for record in self.tokens.values() {
+            let t = &record.token;
+            if t.status == QueueTokenStatus::Active && t.active_until.is_some_and(|u| u > now) {
+                *active.entry(t.concert_id).or_default() += 1;
+            }
+            if t.active_until.is_some() {
+                let through = admitted_through.entry(t.concert_id).or_default();
+                *through = (*through).max(t.seq);
+            }
+        }
+        for (concert, line) in &self.lines {
+            let cap = u64::from(line.settings(policy).max_active);
+            let n = active.get(concert).copied().unwrap_or(0);
+            if n > cap {
+                found.add(
+                    5,
+                    "active_within_cap",
+                    format!("concert {concert}: {n} active tokens, cap {cap}"),
+                );
+            }
+        }
+        for record in self.tokens.values() {
+            let t = &record.token;
+            let through = admitted_through.get(&t.concert_id).copied().unwrap_or(0);
+            if t.status == QueueTokenStatus::Waiting
+                && record.last_poll > idle_cutoff
+                && t.seq < through
+            {
+                found.add(
+                    5,
+                    "admission_in_issue_order",
+                    format!(
+                        "concert {}: token seq {} still waits behind admitted seq {through}",
+                        t.concert_id, t.seq
+                    ),
+                );
+            }
+        }
+    }
+
+    fn check_keys(&self, found: &mut Findings) {
+        let mut charges: HashMap<(UserId, String), usize> = HashMap::new();
+        for (user, wallet) in &self.wallets {
+            for e in wallet.ledger.values() {
+                if e.kind != LedgerKind::Charge {
+                    continue;
+                }
+                let key = e.reference.clone().unwrap_or_default();
+                *charges.entry((*user, key.clone())).or_default() += 1;
+                let named = self
+                    .idempotency
+                    .iter()
+                    .find(|((u, k), _)| u == user && k.as_str() == key)
+                    .and_then(|(_, record)| match &record.outcome {
+                        Some(StoredOutcome::Charged(receipt)) => Some(receipt.transaction_id),
+                        _ => None,
+                    });
+                if named != Some(e.id) {
+                    found.add(
+                        6,
+                        "charge_has_its_record",
+                        format!(
+                            "charge {} of user {user} under key {key} is not its record's",
+                            e.id
+                        ),
+                    );
+                }
+            }
+        }
+        for ((user, key), n) in charges {
+            if n > 1 {
+                found.add(
+                    6,
+                    "one_charge_per_key",
+                    format!("user {user} key {key} moved money {n} times"),
+                );
+            }
+        }
+        let mut named: HashMap<PaymentId, usize> = HashMap::new();
+        for record in self.idempotency.values() {
+            if let Some(StoredOutcome::Paid(receipt)) = &record.outcome {
+                *named.entry(receipt.payment_id).or_default() += 1;
+            }
+        }
+        for id in self.payments.keys() {
+            let n = named.get(id).copied().unwrap_or(0);
+            if n != 1 {
+                found.add(
+                    6,
+                    "payment_has_one_record",
+                    format!("payment {id} is named by {n} stored outcomes"),
+                );
+            }
+        }
+    }
+
+    /// Every check, at `now`.
+    pub(crate) fn check_invariants(&self, now: Timestamp, policy: &QueuePolicy) -> InvariantReport {
+        let mut found = Findings::default();
+        self.check_seats(now, &mut found);
+        self.check_money(&mut found);
+        self.check_payments(&mut found);
+        self.check_queues(now, policy, &mut found);
+        self.check_keys(&mut found);
+        InvariantReport {
+            checked_at: now,
+            violations: found.0,
+        }
+    }
+}
+
+impl MemoryStore {
+    /// Checks every invariant of the API contract over the current state, in one critical
+    /// section (see the module documentation for the list). `policy` supplies the queue defaults
+    /// a concert falls back to (`max_active`, the idle timeout).
+    #[must_use]
+    pub fn check_invariants(&self, policy: QueuePolicy) -> InvariantReport {
+        let (state, now) = self.state_at_now();
+        state.check_invariants(now, &policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::time::tests::FixedClock;
+    use crate::MemoryStore;
+    use domain::ports::{CatalogueStore, NewCharge, NewHold, NewPayment, QueueStore};
+    use domain::ports::{ReservationStore, WalletStore};
+    use domain::{
+        ChargeAmount, ConcertTitle, IdempotencyContext, IdempotencyKey, LedgerEntry, LedgerKind,
+        Money, NewConcert, NewSchedule, NewSeat, PaymentId, QueuePolicy, QueueTokenId,
+        QueueTokenStatus, RequestFingerprint, Reservation, ReservationId, SeatGrade, SeatNumber,
+        SeatSelection, TransactionId, UserId, Venue, WalletPolicy,
+    };
+    use std::sync::Arc;
+    use std::time::Duration;
+    use uuid::Uuid;
+
+    fn queue() -> QueuePolicy {
+        QueuePolicy::new(
+            10,
+            2,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+            Duration::from_secs(300),
+        )
+        .expect("policy")
+    }
+
+    fn idem(key: &str) -> IdempotencyContext {
+        IdempotencyContext {
+            key: IdempotencyKey::new(key).expect("key"),
+            fingerprint: RequestFingerprint::new(key),
+        }
+    }
+
+    fn id() -> Uuid {
+        Uuid::now_v7()
+    }
+
+    /// A store where user 1 charged 1000, held two seats and paid one of them (300), and
+    /// user 2 holds the other.
+    async fn busy_store() -> (MemoryStore, Reservation) {
+        let clock = Arc::new(FixedClock::default());
+        let store = MemoryStore::new(clock);
+        let concert = store
+            .create_concert(NewConcert {
+                title: ConcertTitle::new("C").expect("title"),
+                venue: Venue::new("V").expect("venue"),
+            })
+            .await
+            .expect("concert");
+        let seats = (0..2)
+            .map(|i| NewSeat {
+                number: SeatNumber::new(format!("A{i}")).expect("number"),
+                grade: SeatGrade::new("R").expect("grade"),
+                price: Money::new(300).expect("price"),
+            })
+            .collect();
+        let starts = chrono::DateTime::parse_from_rfc3339("2031-01-01T00:00:00Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        let schedule = store
+            .create_schedule(
+                concert.id,
+                NewSchedule::new(starts, seats).expect("schedule"),
+            )
+            .await
+            .expect("schedule");
+        let user = UserId::new(1).expect("user");
+        let hold = |user: UserId, seat| NewHold {
+            reservation_id: ReservationId::from_uuid(id()),
+            user_id: user,
+            schedule_id: schedule.schedule_id,
+            seats: SeatSelection::new(vec![seat], 4).expect("seats"),
+        };
+        let policy = domain::HoldPolicy::new(Duration::from_secs(60), 4, 4).expect("hold");
+        let paid = store
+            .hold(hold(user, schedule.seats[0].id), policy)
+            .await
+            .expect("hold");
+        let other = store
+            .hold(
+                hold(UserId::new(2).expect("user"), schedule.seats[1].id),
+                policy,
+            )
+            .await
+            .expect("hold");
+        let wallet = WalletPolicy::new(
+            Money::new(10_000).expect("max"),
+            Money::new(100_000).expect("max"),
+        )
+        .expect("wallet");
+        store
+            .charge(
+                NewCharge {
+                    user_id: user,
+                    transaction_id: TransactionId::from_uuid(id()),
+                    amount: ChargeAmount::new(1000, Money::new(10_000).expect("max"))
+                        .expect("amount"),
+                    idempotency: idem("charge-1"),
+                },
+                wallet,
+            )
+            .await
+            .expect("charge");
+        let token = QueueTokenId::from_uuid(id());
+        store
+            .join(user, concert.id, token, queue())
+            .await
+            .expect("join");
+        store.admit(queue()).await.expect("admit");
+        store
+            .pay(NewPayment {
+                user_id: user,
+                reservation_id: paid.id,
+                queue_token: token,
+                payment_id: PaymentId::from_uuid(id()),
+                transaction_id: TransactionId::from_uuid(id()),
+                idempotency: idem("pay-1"),
+            })
+            .await
+            .expect("pay");
+        (store, other)
+    }
+
+    #[tokio::test]
+    async fn a_consistent_store_passes() {
+        // Arrange
+        let (store, _) = busy_store().await;
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert
+        assert!(report.is_clean(), "{:?}", report.violations);
+    }
+
+    #[tokio::test]
+    async fn a_second_live_hold_on_a_seat_is_reported() {
+        // Arrange
+        let (store, other) = busy_store().await;
+        {
+            let mut state = store.state();
+            let twin = Reservation {
+                id: ReservationId::from_uuid(id()),
+                ..other
+            };
+            state.reservations.insert(twin.id, twin);
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert
+        assert_eq!(report.broken(), vec![1], "{:?}", report.violations);
+    }
+
+    #[tokio::test]
+    async fn money_out_of_thin_air_is_reported() {
+        // Arrange
+        let (store, _) = busy_store().await;
+        {
+            let mut state = store.state();
+            let wallet = state
+                .wallets
+                .get_mut(&UserId::new(1).expect("user"))
+                .expect("wallet");
+            wallet.balance = Money::new(5_000).expect("money");
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert
+        assert_eq!(report.broken(), vec![2, 3], "{:?}", report.violations);
+    }
+
+    #[tokio::test]
+    async fn a_second_payment_is_reported() {
+        // Arrange
+        let (store, _) = busy_store().await;
+        {
+            let mut state = store.state();
+            let mut twin = state.payments.values().next().cloned().expect("payment");
+            twin.payment_id = PaymentId::from_uuid(id());
+            state.payments.insert(twin.payment_id, twin);
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert: paid twice, without its ledger entry, its record, or the money.
+        assert_eq!(report.broken(), vec![3, 4, 6], "{:?}", report.violations);
+        assert!(report
+            .violations
+            .iter()
+            .any(|v| v.check == "paid_at_most_once"));
+    }
+
+    #[tokio::test]
+    async fn too_many_active_tokens_are_reported() {
+        // Arrange: the cap is 2; three tokens are made ACTIVE by hand.
+        let (store, _) = busy_store().await;
+        {
+            let mut state = store.state();
+            let until = state
+                .tokens
+                .values()
+                .find_map(|t| t.token.active_until)
+                .expect("admitted");
+            let template = state.tokens.values().next().cloned().expect("token");
+            for n in 0..3 {
+                let mut t = template.clone();
+                t.token.id = QueueTokenId::from_uuid(id());
+                t.token.seq = 10 + n;
+                t.token.status = QueueTokenStatus::Active;
+                t.token.active_until = Some(crate::time::plus(until, Duration::from_secs(1)));
+                state.tokens.insert(t.token.id, t);
+            }
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert
+        assert_eq!(report.broken(), vec![5], "{:?}", report.violations);
+    }
+
+    #[tokio::test]
+    async fn a_key_that_charged_twice_is_reported() {
+        // Arrange
+        let (store, _) = busy_store().await;
+        {
+            let mut state = store.state();
+            let user = UserId::new(1).expect("user");
+            let wallet = state.wallets.get_mut(&user).expect("wallet");
+            let first = wallet
+                .ledger
+                .values()
+                .find(|e| e.kind == LedgerKind::Charge)
+                .cloned()
+                .expect("charge");
+            let again = LedgerEntry {
+                id: TransactionId::from_uuid(id()),
+                ..first
+            };
+            wallet.balance = wallet
+                .balance
+                .checked_add(Money::new(again.amount).expect("money"))
+                .expect("sum");
+            wallet.ledger.insert((again.created_at, again.id), again);
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert: balance and ledger agree, but the key moved money twice.
+        assert_eq!(report.broken(), vec![6], "{:?}", report.violations);
+    }
+}

@@ -1,0 +1,858 @@
+//! Races against the invariant checker, on PostgreSQL (a fresh database per test) and on the
+//! in-memory store.
+//!
+//! Each race runs while a background task checks every invariant every ~20 ms
+//! ([`PgStore::check_invariants`] / [`MemoryStore::check_invariants`]), and once more at the end;
+//! a guarded race must see no violation at any check and the expected outcome counts. Each race
+//! also has a negative control: the same race with the guard it exercises switched off (and, on
+//! PostgreSQL, the schema rule behind it dropped in the test's own database), which must be
+//! caught — proof that the race can fail.
+//!
+//! Every race prints one summary line (run with `--nocapture` to see them).
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use adapters_memory::{Guard as MemGuard, MemoryStore};
+use adapters_postgres::{Guard, PgStore};
+use common::*;
+use domain::ports::{
+    CatalogueStore, Clock, NewCharge, NewPayment, QueueStore, ReservationStore, WalletStore,
+};
+use domain::*;
+use futures::future::join_all;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+// ------------------------------------------------------------------ harness
+
+/// Everything a race needs from a store.
+trait Stores: CatalogueStore + QueueStore + ReservationStore + WalletStore + 'static {}
+impl<T: CatalogueStore + QueueStore + ReservationStore + WalletStore + 'static> Stores for T {}
+
+/// The wall clock, for the in-memory store.
+struct Wall;
+
+impl Clock for Wall {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+fn queue() -> QueuePolicy {
+    default_queue()
+}
+
+/// What the checker looks at.
+#[derive(Clone)]
+enum Watched {
+    /// A PostgreSQL database, through a store of its own (one connection).
+    Pg(PgStore),
+    /// An in-memory store (a clone sharing the raced store's state).
+    Memory(MemoryStore),
+}
+
+impl Watched {
+    async fn violations(&self) -> Vec<(u8, String)> {
+        match self {
+            Self::Pg(store) => store
+                .check_invariants(queue())
+                .await
+                .expect("the checker runs")
+                .violations
+                .into_iter()
+                .map(|v| (v.invariant, v.to_string()))
+                .collect(),
+            Self::Memory(store) => store
+                .check_invariants(queue())
+                .violations
+                .into_iter()
+                .map(|v| (v.invariant, v.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// What the checker saw during and after a race.
+#[derive(Debug)]
+struct Observed {
+    checks: usize,
+    during: BTreeMap<String, u8>,
+    end: Vec<(u8, String)>,
+}
+
+impl Observed {
+    fn invariants(&self) -> BTreeSet<u8> {
+        self.during
+            .values()
+            .copied()
+            .chain(self.end.iter().map(|(i, _)| *i))
+            .collect()
+    }
+
+    fn assert_clean(&self) {
+        assert!(
+            self.during.is_empty() && self.end.is_empty(),
+            "violations during: {:?}\nat the end: {:?}",
+            self.during.keys().take(10).collect::<Vec<_>>(),
+            self.end.iter().take(10).collect::<Vec<_>>()
+        );
+        assert!(self.checks >= 1, "the checker never ran during the race");
+    }
+
+    fn assert_caught(&self, invariant: u8) {
+        assert!(
+            self.invariants().contains(&invariant),
+            "negative control not caught: expected invariant {invariant}, saw {:?}",
+            self.invariants()
+        );
+    }
+
+    fn count(&self) -> usize {
+        self.during.len().max(self.end.len())
+    }
+}
+
+/// Runs `race` while checking every ~20 ms, then checks once more.
+async fn watched<T>(
+    watched: Watched,
+    race: impl std::future::Future<Output = T>,
+) -> (T, Observed, Duration) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let background = {
+        let stop = Arc::clone(&stop);
+        let watched = watched.clone();
+        tokio::spawn(async move {
+            let mut checks = 0;
+            let mut seen = BTreeMap::new();
+            while !stop.load(Ordering::Relaxed) {
+                for (invariant, detail) in watched.violations().await {
+                    if seen.len() < 100 {
+                        seen.insert(detail, invariant);
+                    }
+                }
+                checks += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (checks, seen)
+        })
+    };
+    let started = Instant::now();
+    let outcome = race.await;
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (checks, during) = background.await.expect("checker task");
+    let end = watched.violations().await;
+    (
+        outcome,
+        Observed {
+            checks,
+            during,
+            end,
+        },
+        took,
+    )
+}
+
+/// Outcome counts of a race.
+#[derive(Debug, Default)]
+struct Tally {
+    attempts: usize,
+    won: usize,
+    refused: usize,
+    /// Answers no caller should ever get (store errors, deadlocks): described.
+    unexpected: Vec<String>,
+}
+
+fn report(name: &str, store: &str, guarded: bool, tally: &Tally, seen: &Observed, took: Duration) {
+    println!(
+        "race {name} [{store}, {}]: {} attempts, {} won, {} refused, {} unexpected, \
+         {} checks, {} violations seen (invariants {:?}), {took:?}",
+        if guarded { "guarded" } else { "GUARD OFF" },
+        tally.attempts,
+        tally.won,
+        tally.refused,
+        tally.unexpected.len(),
+        seen.checks,
+        seen.count(),
+        seen.invariants(),
+    );
+}
+
+/// A fresh PostgreSQL database with `ddl` applied, the raced store (with `guards` off) and the
+/// checker's own store; `None` when PostgreSQL tests are skipped.
+async fn pg(ddl: &[&str], guards: &[Guard]) -> Option<(TestDb, Arc<PgStore>, Watched)> {
+    let db = test_db!()?;
+    let mut conn = db.conn().await;
+    for statement in ddl {
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(*statement), &mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let store = guards
+        .iter()
+        .fold(db.store(32).await, |s, g| s.with_guard_disabled(*g));
+    let checker = Watched::Pg(db.store(1).await);
+    Some((db, Arc::new(store), checker))
+}
+
+fn memory(guards: &[MemGuard]) -> (Arc<MemoryStore>, Watched) {
+    let store = MemoryStore::new(Arc::new(Wall));
+    let checker = Watched::Memory(store.clone());
+    let store = guards.iter().fold(store, |s, g| s.with_guard_disabled(*g));
+    (Arc::new(store), checker)
+}
+
+fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+async fn charge<S: Stores>(store: &S, u: UserId, amount: i64, key: &str) {
+    store
+        .charge(
+            NewCharge {
+                user_id: u,
+                transaction_id: TransactionId::from_uuid(new_id()),
+                amount: ChargeAmount::new(amount, Money::new(1_000_000).unwrap()).unwrap(),
+                idempotency: idem(key, &format!("charge:{amount}")),
+            },
+            wallet_policy(1_000_000, 100_000_000),
+        )
+        .await
+        .unwrap();
+}
+
+fn payment(u: UserId, reservation: ReservationId, token: QueueTokenId, key: &str) -> NewPayment {
+    NewPayment {
+        user_id: u,
+        reservation_id: reservation,
+        queue_token: token,
+        payment_id: PaymentId::from_uuid(new_id()),
+        transaction_id: TransactionId::from_uuid(new_id()),
+        idempotency: idem(key, &format!("pay:{key}")),
+    }
+}
+
+// ------------------------------------------------------------------ race 1: the last seat
+
+/// 200 users race for one seat.
+async fn last_seat<S: Stores>(store: Arc<S>) -> Tally {
+    let (_, schedule) = concert_with_seats(&*store, 1, 100).await;
+    let seat = schedule.seats[0].id;
+    let results = join_all((1..=200).map(|n| {
+        let store = Arc::clone(&store);
+        let hold = new_hold(user(n), &schedule, &[seat]);
+        tokio::spawn(async move { store.hold(hold, hold_policy(secs(60), 4)).await })
+    }))
+    .await;
+    let mut tally = Tally::default();
+    for r in results {
+        tally.attempts += 1;
+        match r.unwrap() {
+            Ok(_) => tally.won += 1,
+            Err(HoldSeatsError::SeatUnavailable { .. }) => tally.refused += 1,
+            Err(other) => tally.unexpected.push(format!("{other:?}")),
+        }
+    }
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_the_last_seat_has_one_winner_among_200() {
+    // Arrange
+    let Some((_db, store, checker)) = pg(&[], &[]).await else {
+        return;
+    };
+    // Act
+    let (tally, seen, took) = watched(checker, last_seat(store)).await;
+    // Assert
+    report("last seat", "pg", true, &tally, &seen, took);
+    assert_eq!(
+        (tally.won, tally.refused),
+        (1, 199),
+        "{:?}",
+        tally.unexpected
+    );
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_negative_control_the_last_seat_without_its_guard_is_caught() {
+    // Arrange: no availability check, no unique index.
+    let Some((_db, store, checker)) = pg(
+        &["DROP INDEX reservation_seats_one_live"],
+        &[Guard::SeatAvailability],
+    )
+    .await
+    else {
+        return;
+    };
+    // Act
+    let (tally, seen, took) = watched(checker, last_seat(store)).await;
+    // Assert
+    report("last seat", "pg", false, &tally, &seen, took);
+    assert!(tally.won > 1, "only {} winner(s)", tally.won);
+    seen.assert_caught(1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_the_last_seat_has_one_winner_among_200() {
+    // Arrange
+    let (store, checker) = memory(&[]);
+    // Act
+    let (tally, seen, took) = watched(checker, last_seat(store)).await;
+    // Assert
+    report("last seat", "memory", true, &tally, &seen, took);
+    assert_eq!(
+        (tally.won, tally.refused),
+        (1, 199),
+        "{:?}",
+        tally.unexpected
+    );
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_negative_control_the_last_seat_without_its_guard_is_caught() {
+    // Arrange
+    let (store, checker) = memory(&[MemGuard::SeatAvailability]);
+    // Act
+    let (tally, seen, took) = watched(checker, last_seat(store)).await;
+    // Assert
+    report("last seat", "memory", false, &tally, &seen, took);
+    assert!(tally.won > 1, "only {} winner(s)", tally.won);
+    seen.assert_caught(1);
+}
+
+// ------------------------------------------------------------------ race 2: two payments, one hold
+
+const DOUBLE_PAY_HOLDS: i64 = 25;
+
+/// 25 holds, each paid twice at once under two different keys. `won` counts successful
+/// payments; the most payments any one hold got is returned too.
+async fn double_payment<S: Stores>(store: Arc<S>) -> (Tally, usize) {
+    let (concert, schedule) = concert_with_seats(&*store, 25, 300).await;
+    let mut holds = Vec::new();
+    for n in 1..=DOUBLE_PAY_HOLDS {
+        let u = user(n);
+        charge(&*store, u, 1000, &format!("charge-{n}")).await;
+        let token = active_token(&*store, u, concert, queue()).await;
+        let seat = schedule.seats[usize::try_from(n - 1).unwrap()].id;
+        let held = store
+            .hold(new_hold(u, &schedule, &[seat]), hold_policy(secs(600), 4))
+            .await
+            .unwrap();
+        holds.push((u, held.id, token));
+    }
+    let attempts = holds.iter().flat_map(|(u, reservation, token)| {
+        ["a", "b"].map(|side| {
+            let store = Arc::clone(&store);
+            let pay = payment(*u, *reservation, *token, &format!("pay-{u}-{side}"));
+            tokio::spawn(async move { (pay.reservation_id, store.pay(pay).await) })
+        })
+    });
+    let results = join_all(attempts).await;
+    let mut tally = Tally::default();
+    let mut per_hold: BTreeMap<ReservationId, usize> = BTreeMap::new();
+    for r in results {
+        tally.attempts += 1;
+        let (reservation, outcome) = r.unwrap();
+        match outcome {
+            Ok(_) => {
+                tally.won += 1;
+                *per_hold.entry(reservation).or_default() += 1;
+            }
+            Err(PayError::NotPayable | PayError::Access(_)) => tally.refused += 1,
+            Err(other) => tally.unexpected.push(format!("{other:?}")),
+        }
+    }
+    (tally, per_hold.values().copied().max().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_two_payments_for_one_hold_pay_once() {
+    // Arrange
+    let Some((_db, store, checker)) = pg(&[], &[]).await else {
+        return;
+    };
+    // Act
+    let ((tally, most), seen, took) = watched(checker, double_payment(store)).await;
+    // Assert
+    report("two payments, one hold", "pg", true, &tally, &seen, took);
+    assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
+    assert_eq!((tally.won, most), (25, 1));
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_negative_control_two_payments_without_their_guards_are_caught() {
+    // Arrange: a CONFIRMED reservation stays payable, the token is not checked, and the
+    // one-payment-per-reservation constraint is gone.
+    let Some((_db, store, checker)) = pg(
+        &["ALTER TABLE payments DROP CONSTRAINT payments_reservation_key"],
+        &[Guard::Payable, Guard::TokenActive],
+    )
+    .await
+    else {
+        return;
+    };
+    // Act
+    let ((tally, most), seen, took) = watched(checker, double_payment(store)).await;
+    // Assert
+    report("two payments, one hold", "pg", false, &tally, &seen, took);
+    assert_eq!(most, 2);
+    seen.assert_caught(4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_two_payments_for_one_hold_pay_once() {
+    // Arrange
+    let (store, checker) = memory(&[]);
+    // Act
+    let ((tally, most), seen, took) = watched(checker, double_payment(store)).await;
+    // Assert
+    report(
+        "two payments, one hold",
+        "memory",
+        true,
+        &tally,
+        &seen,
+        took,
+    );
+    assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
+    assert_eq!((tally.won, most), (25, 1));
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_negative_control_two_payments_without_their_guards_are_caught() {
+    // Arrange
+    let (store, checker) = memory(&[MemGuard::Payable, MemGuard::TokenActive]);
+    // Act
+    let ((tally, most), seen, took) = watched(checker, double_payment(store)).await;
+    // Assert
+    report(
+        "two payments, one hold",
+        "memory",
+        false,
+        &tally,
+        &seen,
+        took,
+    );
+    assert_eq!(most, 2);
+    seen.assert_caught(4);
+}
+
+// ------------------------------------------------------------------ race 3: pay at the deadline
+
+const BOUNDARY_USERS: i64 = 40;
+
+/// Boundary race results beyond the tally.
+#[derive(Debug, Default)]
+struct Boundary {
+    /// Attempts sent before / at-or-after their hold's deadline (by the local clock).
+    sent_before: usize,
+    sent_after: usize,
+    /// Successful payments whose `paid_at` is not before the hold's deadline.
+    paid_late: usize,
+    /// Users whose money and reservation disagree (debited but not CONFIRMED, or the reverse).
+    mismatched: usize,
+}
+
+/// 40 one-second holds, each paid once at an instant spread over [deadline − 60 ms,
+/// deadline + 57 ms].
+async fn pay_at_the_deadline<S: Stores>(store: Arc<S>) -> (Tally, Boundary) {
+    let (concert, schedule) = concert_with_seats(&*store, 40, 100).await;
+    let mut tokens = Vec::new();
+    for n in 1..=BOUNDARY_USERS {
+        charge(&*store, user(n), 1000, &format!("charge-{n}")).await;
+        tokens.push(active_token(&*store, user(n), concert, queue()).await);
+    }
+    let mut holds = Vec::new();
+    for n in 1..=BOUNDARY_USERS {
+        let seat = schedule.seats[usize::try_from(n - 1).unwrap()].id;
+        let held = store
+            .hold(
+                new_hold(user(n), &schedule, &[seat]),
+                hold_policy(secs(1), 4),
+            )
+            .await
+            .unwrap();
+        holds.push(held);
+    }
+    let attempts = holds
+        .iter()
+        .zip(&tokens)
+        .enumerate()
+        .map(|(i, (held, token))| {
+            let store = Arc::clone(&store);
+            let offset = chrono::Duration::milliseconds(-60 + 3 * i64::try_from(i).unwrap());
+            let (u, id, deadline, token) = (held.user_id, held.id, held.held_until, *token);
+            tokio::spawn(async move {
+                let target = deadline + offset;
+                if let Ok(wait) = (target - chrono::Utc::now()).to_std() {
+                    tokio::time::sleep(wait).await;
+                }
+                let sent_after = chrono::Utc::now() >= deadline;
+                let outcome = store.pay(payment(u, id, token, &format!("pay-{u}"))).await;
+                (deadline, sent_after, outcome)
+            })
+        });
+    let results = join_all(attempts.collect::<Vec<_>>()).await;
+    let mut tally = Tally::default();
+    let mut boundary = Boundary::default();
+    for r in results {
+        let (deadline, sent_after, outcome) = r.unwrap();
+        tally.attempts += 1;
+        if sent_after {
+            boundary.sent_after += 1;
+        } else {
+            boundary.sent_before += 1;
+        }
+        match outcome {
+            Ok(receipt) => {
+                tally.won += 1;
+                if receipt.paid_at >= deadline {
+                    boundary.paid_late += 1;
+                }
+            }
+            Err(PayError::NotPayable) => tally.refused += 1,
+            Err(other) => tally.unexpected.push(format!("{other:?}")),
+        }
+    }
+    for held in &holds {
+        let balance = store.wallet(held.user_id).await.unwrap().balance.won();
+        let status = store
+            .reservation(held.user_id, held.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
+        let paid = balance == 900;
+        if paid != (status == ReservationStatus::Confirmed) || !(balance == 900 || balance == 1000)
+        {
+            boundary.mismatched += 1;
+        }
+    }
+    (tally, boundary)
+}
+
+fn assert_boundary_held(tally: &Tally, boundary: &Boundary) {
+    println!("    boundary: {boundary:?}");
+    assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
+    assert_eq!(tally.won + tally.refused, 40);
+    assert!(
+        boundary.sent_after > 0,
+        "no attempt crossed the deadline: {boundary:?}"
+    );
+    assert_eq!((boundary.paid_late, boundary.mismatched), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_payments_across_the_deadline_never_confirm_late() {
+    // Arrange
+    let Some((_db, store, checker)) = pg(&[], &[]).await else {
+        return;
+    };
+    // Act
+    let ((tally, boundary), seen, took) = watched(checker, pay_at_the_deadline(store)).await;
+    // Assert
+    report("pay at the deadline", "pg", true, &tally, &seen, took);
+    assert_boundary_held(&tally, &boundary);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_negative_control_late_payments_without_their_guard_are_caught() {
+    // Arrange: expired holds stay payable, and the trigger that refuses it is gone.
+    let Some((_db, store, checker)) = pg(
+        &["DROP TRIGGER reservations_release_seats ON reservations"],
+        &[Guard::Payable],
+    )
+    .await
+    else {
+        return;
+    };
+    // Act
+    let ((tally, boundary), seen, took) = watched(checker, pay_at_the_deadline(store)).await;
+    // Assert
+    report("pay at the deadline", "pg", false, &tally, &seen, took);
+    println!("    boundary: {boundary:?}");
+    assert!(boundary.paid_late > 0, "{boundary:?}");
+    seen.assert_caught(4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_payments_across_the_deadline_never_confirm_late() {
+    // Arrange
+    let (store, checker) = memory(&[]);
+    // Act
+    let ((tally, boundary), seen, took) = watched(checker, pay_at_the_deadline(store)).await;
+    // Assert
+    report("pay at the deadline", "memory", true, &tally, &seen, took);
+    assert_boundary_held(&tally, &boundary);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_negative_control_late_payments_without_their_guard_are_caught() {
+    // Arrange
+    let (store, checker) = memory(&[MemGuard::Payable]);
+    // Act
+    let ((tally, boundary), seen, took) = watched(checker, pay_at_the_deadline(store)).await;
+    // Assert
+    report("pay at the deadline", "memory", false, &tally, &seen, took);
+    println!("    boundary: {boundary:?}");
+    assert!(boundary.paid_late > 0, "{boundary:?}");
+    seen.assert_caught(4);
+}
+
+// ------------------------------------------------------------------ race 4: a wallet that affords one
+
+/// One user with 1500 and fifty held 1000-won seats (one per concert, each with its own ACTIVE
+/// token, so only the balance decides) pays all fifty at once.
+async fn wallet_affords_one<S: Stores>(store: Arc<S>) -> Tally {
+    let u = user(1);
+    let mut jobs = Vec::new();
+    for _ in 0..50 {
+        let (concert, schedule) = concert_with_seats(&*store, 1, 1000).await;
+        let token = active_token(&*store, u, concert, queue()).await;
+        let held = store
+            .hold(
+                new_hold(u, &schedule, &[schedule.seats[0].id]),
+                hold_policy(secs(600), 100),
+            )
+            .await
+            .unwrap();
+        jobs.push((held.id, token));
+    }
+    charge(&*store, u, 1500, "charge").await;
+    let results = join_all(
+        jobs.into_iter()
+            .enumerate()
+            .map(|(n, (reservation, token))| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    store
+                        .pay(payment(u, reservation, token, &format!("pay-{n}")))
+                        .await
+                })
+            }),
+    )
+    .await;
+    let mut tally = Tally::default();
+    for r in results {
+        tally.attempts += 1;
+        match r.unwrap() {
+            Ok(_) => tally.won += 1,
+            Err(PayError::InsufficientBalance) => tally.refused += 1,
+            Err(other) => tally.unexpected.push(format!("{other:?}")),
+        }
+    }
+    tally
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_fifty_payments_from_a_wallet_that_affords_one() {
+    // Arrange
+    let Some((_db, store, checker)) = pg(&[], &[]).await else {
+        return;
+    };
+    // Act
+    let (tally, seen, took) = watched(checker, wallet_affords_one(Arc::clone(&store))).await;
+    // Assert
+    report("wallet affords one", "pg", true, &tally, &seen, took);
+    assert_eq!(
+        (tally.won, tally.refused),
+        (1, 49),
+        "{:?}",
+        tally.unexpected
+    );
+    assert_eq!(store.wallet(user(1)).await.unwrap().balance.won(), 500);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_negative_control_an_uncovered_wallet_is_caught() {
+    // Arrange: no balance condition, no CHECKs.
+    let Some((_db, store, checker)) = pg(
+        &[
+            "ALTER TABLE wallets DROP CONSTRAINT wallets_balance_check",
+            "ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_balance_after_check",
+        ],
+        &[Guard::Balance],
+    )
+    .await
+    else {
+        return;
+    };
+    // Act
+    let (tally, seen, took) = watched(checker, wallet_affords_one(store)).await;
+    // Assert
+    report("wallet affords one", "pg", false, &tally, &seen, took);
+    assert!(tally.won > 1, "only {} paid", tally.won);
+    seen.assert_caught(2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_fifty_payments_from_a_wallet_that_affords_one() {
+    // Arrange
+    let (store, checker) = memory(&[]);
+    // Act
+    let (tally, seen, took) = watched(checker, wallet_affords_one(Arc::clone(&store))).await;
+    // Assert
+    report("wallet affords one", "memory", true, &tally, &seen, took);
+    assert_eq!(
+        (tally.won, tally.refused),
+        (1, 49),
+        "{:?}",
+        tally.unexpected
+    );
+    assert_eq!(store.wallet(user(1)).await.unwrap().balance.won(), 500);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_negative_control_an_uncovered_wallet_is_caught() {
+    // Arrange
+    let (store, checker) = memory(&[MemGuard::Balance]);
+    // Act
+    let (tally, seen, took) = watched(checker, wallet_affords_one(store)).await;
+    // Assert
+    report("wallet affords one", "memory", false, &tally, &seen, took);
+    assert!(tally.won > 1, "only {} paid", tally.won);
+    seen.assert_caught(2);
+}
+
+// ------------------------------------------------------------------ race 5: opposite seat orders
+
+const SEATS: usize = 30;
+
+/// 1000 users hold three adjacent seats each, all at once: odd users ask for [a, b, c], even
+/// users for [c, b, a] of the same triple (pairs of users share a triple; neighbouring triples
+/// overlap). Two winners in three cancel at once, so the seats keep changing hands. Returns the
+/// tally and how many successful holds could not be read back as expected.
+async fn opposite_orders<S: Stores>(store: Arc<S>) -> (Tally, usize) {
+    let (_, schedule) = concert_with_seats(&*store, SEATS, 10).await;
+    let seats: Vec<SeatId> = schedule.seats.iter().map(|s| s.id).collect();
+    let schedule_id = schedule.schedule_id;
+    let results = join_all((1..=1000i64).map(|n| {
+        let store = Arc::clone(&store);
+        let first = usize::try_from((n - 1) / 2).unwrap() % (SEATS - 2);
+        let mut asked = seats[first..first + 3].to_vec();
+        if n % 2 == 0 {
+            asked.reverse();
+        }
+        tokio::spawn(async move {
+            let hold = domain::ports::NewHold {
+                reservation_id: ReservationId::from_uuid(new_id()),
+                user_id: user(n),
+                schedule_id,
+                seats: SeatSelection::new(asked, 4).unwrap(),
+            };
+            let outcome = store.hold(hold, hold_policy(secs(600), 4)).await;
+            let mut cancelled = false;
+            if let Ok(held) = &outcome {
+                if n % 3 != 0 {
+                    store.cancel(user(n), held.id).await.unwrap();
+                    cancelled = true;
+                }
+            }
+            (n, outcome, cancelled)
+        })
+    }))
+    .await;
+    let mut tally = Tally::default();
+    let mut unreadable = 0;
+    for r in results {
+        let (n, outcome, cancelled) = r.unwrap();
+        tally.attempts += 1;
+        match outcome {
+            Ok(held) => {
+                tally.won += 1;
+                let expected = if cancelled {
+                    ReservationStatus::Cancelled
+                } else {
+                    ReservationStatus::Held
+                };
+                let read = store.reservation(user(n), held.id).await.unwrap();
+                if read.map(|r| (r.status, r.seats.len())) != Some((expected, 3)) {
+                    unreadable += 1;
+                }
+            }
+            Err(HoldSeatsError::SeatUnavailable { .. }) => tally.refused += 1,
+            Err(other) => tally.unexpected.push(format!("{other:?}")),
+        }
+    }
+    (tally, unreadable)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_opposite_order_holds_never_deadlock_a_caller_or_leak() {
+    // Arrange
+    let Some((_db, store, checker)) = pg(&[], &[]).await else {
+        return;
+    };
+    // Act
+    let ((tally, unreadable), seen, took) = watched(checker, opposite_orders(store)).await;
+    // Assert
+    report("2 x 500 opposite orders", "pg", true, &tally, &seen, took);
+    assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
+    assert!(tally.won >= SEATS / 3, "only {} holds succeeded", tally.won);
+    assert_eq!(unreadable, 0);
+    seen.assert_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pg_negative_control_unordered_locks_reach_a_caller_as_deadlocks() {
+    // Arrange: seats locked in the caller's order, deadlocks not retried, and found fast.
+    let Some((_db, store, checker)) = pg(
+        &[
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = %L', \
+             current_database(), '10ms'); END $$",
+        ],
+        &[Guard::LockOrder],
+    )
+    .await
+    else {
+        return;
+    };
+    // Act
+    let ((tally, _), seen, took) = watched(checker, opposite_orders(store)).await;
+    // Assert
+    report("2 x 500 opposite orders", "pg", false, &tally, &seen, took);
+    let deadlocks = tally
+        .unexpected
+        .iter()
+        .filter(|e| e.contains("Store"))
+        .count();
+    println!(
+        "    {deadlocks} store errors reached callers, e.g. {:?}",
+        tally.unexpected.first()
+    );
+    assert!(deadlocks > 0, "no deadlock reached a caller");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_opposite_order_holds_never_fail_a_caller_or_leak() {
+    // Arrange (one critical section per hold: there are no locks to order, so no negative
+    // control)
+    let (store, checker) = memory(&[]);
+    // Act
+    let ((tally, unreadable), seen, took) = watched(checker, opposite_orders(store)).await;
+    // Assert
+    report(
+        "2 x 500 opposite orders",
+        "memory",
+        true,
+        &tally,
+        &seen,
+        took,
+    );
+    assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
+    assert_eq!(unreadable, 0);
+    seen.assert_clean();
+}
