@@ -1,7 +1,11 @@
 //! The OpenAPI document. paperclip collects the operations from the handlers (as OpenAPI 2) and
 //! converts them to OpenAPI 3; this module adds what the conversion cannot express: the bearer
-//! security schemes, `application/problem+json` error bodies, and the document's info.
+//! security schemes, `application/problem+json` error bodies, the document's info, and the
+//! constraints the server enforces on requests (ranges, lengths, `additionalProperties: false`),
+//! so that a request valid by the document is accepted and one invalid by it is refused.
 
+use application::Settings;
+use domain::{MAX_PAGE_LIMIT, MAX_QUEUE_SETTING, MAX_SEATS_PER_SCHEDULE};
 use paperclip::v2::models::{DefaultApiRaw, Info};
 use serde_json::{json, Map, Value};
 
@@ -31,10 +35,51 @@ pub fn base_spec() -> DefaultApiRaw {
     }
 }
 
-/// Finishes the converted OpenAPI 3 document: bearer security schemes and problem+json error
-/// bodies.
+/// The operator-configured limits the document states (they vary with the settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocLimits {
+    /// Most seats in one hold (`MAX_SEATS_PER_RESERVATION`).
+    pub max_seats_per_reservation: u32,
+    /// Largest single charge in KRW (`CHARGE_MAX`).
+    pub charge_max: i64,
+}
+
+impl DocLimits {
+    /// The limits in force with `settings`.
+    #[must_use]
+    pub const fn from_settings(settings: &Settings) -> Self {
+        Self {
+            max_seats_per_reservation: settings.hold.max_seats_per_reservation(),
+            charge_max: settings.wallet.charge_max().won(),
+        }
+    }
+}
+
+impl Default for DocLimits {
+    /// The default settings' limits (4 seats, 1 000 000 KRW).
+    fn default() -> Self {
+        Self {
+            max_seats_per_reservation: 4,
+            charge_max: 1_000_000,
+        }
+    }
+}
+
+/// Longest concert title or venue, in characters (the domain's bound).
+const CONCERT_TEXT_MAX: u32 = 200;
+/// Longest seat number or grade, in characters (the domain's bound).
+const SEAT_TEXT_MAX: u32 = 32;
+/// A text without NUL (PostgreSQL cannot store it) with at least one character that trimming
+/// keeps: the middle class is exactly what Rust's `str::trim` (Unicode `White_Space`) does not
+/// remove, minus NUL; spelled for ECMA-262 regexes.
+const NOT_BLANK: &str = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters.
+const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]+$";
+
+/// Finishes the converted OpenAPI 3 document: bearer security schemes, problem+json error
+/// bodies, and the request constraints (with the configured `limits`).
 #[must_use]
-pub fn finish_v3(mut doc: Value) -> Value {
+pub fn finish_v3(mut doc: Value, limits: DocLimits) -> Value {
     if let Some(root) = doc.as_object_mut() {
         root.insert("openapi".to_owned(), json!("3.0.3"));
         let components = root
@@ -61,6 +106,7 @@ pub fn finish_v3(mut doc: Value) -> Value {
         if let Some(paths) = root.get_mut("paths").and_then(Value::as_object_mut) {
             for item in paths.values_mut().filter_map(Value::as_object_mut) {
                 for op in item.values_mut().filter_map(Value::as_object_mut) {
+                    constrain_parameters(op);
                     fix_error_media_types(op);
                     prune_error_responses(op);
                     if op.get("operationId") == Some(&json!("metrics")) {
@@ -75,9 +121,103 @@ pub fn finish_v3(mut doc: Value) -> Value {
             .and_then(Value::as_object_mut)
         {
             schemas.values_mut().for_each(mark_optional_nullable);
+            constrain_request_schemas(schemas, limits);
         }
     }
     doc
+}
+
+/// Merges `constraints` into `schema` (an object schema).
+fn merge(schema: Option<&mut Value>, constraints: &Value) {
+    if let (Some(Value::Object(target)), Value::Object(extra)) = (schema, constraints) {
+        for (k, v) in extra {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// The schema of property `name` of an object schema.
+fn property<'a>(schema: Option<&'a mut Value>, name: &str) -> Option<&'a mut Value> {
+    schema?.get_mut("properties")?.get_mut(name)
+}
+
+/// States the server's request rules in the request body schemas: every body refuses unknown
+/// members (`deny_unknown_fields`), and every range, length and count the handlers check.
+fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits) {
+    let closed = json!({"additionalProperties": false});
+    let id = json!({"minimum": 1});
+    let text = |max: u32| json!({"minLength": 1, "maxLength": max, "pattern": NOT_BLANK});
+    let queue_setting = json!({"minimum": 1, "maximum": MAX_QUEUE_SETTING});
+    for name in [
+        "ChargeRequest",
+        "CreateConcertRequest",
+        "CreateScheduleRequest",
+        "HoldRequest",
+        "PayRequest",
+        "QueueSettingsPatchRequest",
+    ] {
+        merge(schemas.get_mut(name), &closed);
+    }
+    merge(
+        property(schemas.get_mut("ChargeRequest"), "amount"),
+        &json!({"minimum": 1, "maximum": limits.charge_max}),
+    );
+    merge(property(schemas.get_mut("HoldRequest"), "scheduleId"), &id);
+    let seat_ids = property(schemas.get_mut("HoldRequest"), "seatIds");
+    if let Some(seat_ids) = seat_ids {
+        merge(
+            Some(&mut *seat_ids),
+            &json!({"minItems": 1, "maxItems": limits.max_seats_per_reservation, "uniqueItems": true}),
+        );
+        merge(seat_ids.get_mut("items"), &id);
+    }
+    for field in ["title", "venue"] {
+        merge(
+            property(schemas.get_mut("CreateConcertRequest"), field),
+            &text(CONCERT_TEXT_MAX),
+        );
+    }
+    if let Some(seats) = property(schemas.get_mut("CreateScheduleRequest"), "seats") {
+        merge(
+            Some(&mut *seats),
+            &json!({"minItems": 1, "maxItems": MAX_SEATS_PER_SCHEDULE}),
+        );
+        let seat = seats.get_mut("items");
+        if let Some(seat) = seat {
+            merge(Some(&mut *seat), &closed);
+            for field in ["number", "grade"] {
+                merge(property(Some(&mut *seat), field), &text(SEAT_TEXT_MAX));
+            }
+            merge(property(Some(seat), "price"), &json!({"minimum": 0}));
+        }
+    }
+    for field in ["admitBatch", "maxActive"] {
+        merge(
+            property(schemas.get_mut("QueueSettingsPatchRequest"), field),
+            &queue_setting,
+        );
+    }
+}
+
+/// States the parameter rules: ids in paths are positive, a page holds 1 to 100 items, an
+/// `Idempotency-Key` is 1 to 255 visible ASCII characters.
+fn constrain_parameters(op: &mut Map<String, Value>) {
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for param in params {
+        let name = param["name"].as_str().unwrap_or_default().to_owned();
+        let place = param["in"].as_str().unwrap_or_default().to_owned();
+        let constraints = match (place.as_str(), name.as_str()) {
+            ("path", "concertId" | "scheduleId") => json!({"minimum": 1}),
+            ("query", "limit") => json!({"minimum": 1, "maximum": MAX_PAGE_LIMIT}),
+            ("header", "Idempotency-Key") => {
+                json!({"minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN})
+            }
+            _ => continue,
+        };
+        merge(param.get_mut("schema"), &constraints);
+    }
 }
 
 /// Optional members are sent as `null` (answers) or may be `null` (requests): OpenAPI 3.0
@@ -255,7 +395,7 @@ mod tests {
                 "503": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
             }}}}
         });
-        let done = finish_v3(doc);
+        let done = finish_v3(doc, DocLimits::default());
         assert_eq!(
             done["paths"]["/x"]["get"]["responses"]["503"]["content"]["application/problem+json"]
                 ["schema"]["$ref"],
@@ -269,5 +409,54 @@ mod tests {
             done["components"]["securitySchemes"]["userJwt"]["scheme"],
             "bearer"
         );
+    }
+
+    #[test]
+    fn request_rules_are_stated_with_the_configured_limits() {
+        let doc = json!({
+            "openapi": "3.0.0",
+            "paths": {"/x/{concertId}": {"post": {
+                "parameters": [
+                    {"name": "concertId", "in": "path", "schema": {"type": "integer"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
+                ],
+                "responses": {}
+            }}},
+            "components": {"schemas": {
+                "ChargeRequest": {"type": "object", "required": ["amount"],
+                    "properties": {"amount": {"type": "integer"}}},
+                "HoldRequest": {"type": "object", "required": ["scheduleId", "seatIds"],
+                    "properties": {"scheduleId": {"type": "integer"},
+                        "seatIds": {"type": "array", "items": {"type": "integer"}}}},
+                "ChargeReceiptDto": {"type": "object", "properties": {}}
+            }}
+        });
+        let limits = DocLimits {
+            max_seats_per_reservation: 3,
+            charge_max: 500,
+        };
+        let done = finish_v3(doc, limits);
+        let schemas = &done["components"]["schemas"];
+        assert_eq!(schemas["ChargeRequest"]["additionalProperties"], false);
+        assert_eq!(
+            schemas["ChargeRequest"]["properties"]["amount"]["maximum"],
+            500
+        );
+        assert_eq!(
+            schemas["ChargeRequest"]["properties"]["amount"]["minimum"],
+            1
+        );
+        let seat_ids = &schemas["HoldRequest"]["properties"]["seatIds"];
+        assert_eq!(seat_ids["maxItems"], 3);
+        assert_eq!(seat_ids["uniqueItems"], true);
+        assert_eq!(seat_ids["items"]["minimum"], 1);
+        assert!(schemas["ChargeReceiptDto"]
+            .get("additionalProperties")
+            .is_none());
+        let params = &done["paths"]["/x/{concertId}"]["post"]["parameters"];
+        assert_eq!(params[0]["schema"]["minimum"], 1);
+        assert_eq!(params[1]["schema"]["maximum"], 100);
+        assert_eq!(params[2]["schema"]["maxLength"], 255);
     }
 }

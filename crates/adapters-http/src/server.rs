@@ -137,6 +137,7 @@ fn build_app(
     >,
 > {
     let body_limit = shared.body_limit;
+    let limits = openapi::DocLimits::from_settings(shared.services.settings());
     let api =
         actix_web::App::new()
             .wrap_api_with_spec(openapi::base_spec())
@@ -155,7 +156,7 @@ fn build_app(
             }))
             .configure(routes::configure)
             .with_raw_json_spec_v3(|app, spec| {
-                let doc = Arc::new(openapi::finish_v3(spec));
+                let doc = Arc::new(openapi::finish_v3(spec, limits));
                 app.service(web::resource(SPEC_PATH).route(web::get().to(move || {
                     let doc = Arc::clone(&doc);
                     async move { HttpResponseWrapper(HttpResponse::Ok().json(&*doc)) }

@@ -41,16 +41,28 @@ pub struct CreateConcertRequest {
     pub venue: String,
 }
 
+/// Refuses a text with a NUL character (PostgreSQL cannot store one; both stores refuse it).
+fn without_nul(field: &str, value: String) -> Result<String, ApiError> {
+    if value.contains('\0') {
+        Err(ApiError::Validation(format!(
+            "{field} must not contain a NUL character"
+        )))
+    } else {
+        Ok(value)
+    }
+}
+
 impl CreateConcertRequest {
     /// Validates the request.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for a blank or too long title or venue.
+    /// [`ApiError::Validation`] for a blank or too long title or venue, or one with a NUL.
     pub fn try_into_domain(self) -> Result<NewConcert, ApiError> {
         Ok(NewConcert {
-            title: ConcertTitle::new(self.title)
+            title: ConcertTitle::new(without_nul("title", self.title)?)
                 .map_err(|e| ApiError::Validation(e.to_string()))?,
-            venue: Venue::new(self.venue).map_err(|e| ApiError::Validation(e.to_string()))?,
+            venue: Venue::new(without_nul("venue", self.venue)?)
+                .map_err(|e| ApiError::Validation(e.to_string()))?,
         })
     }
 }
@@ -73,7 +85,8 @@ pub struct NewSeatRequest {
 pub struct CreateScheduleRequest {
     /// When the performance starts (RFC 3339).
     pub starts_at: DateTime<Utc>,
-    /// The seats (1 to 10000, numbers unique).
+    /// The seats (1 to 10000, numbers unique). The whole body must fit in 64 KiB (413
+    /// PAYLOAD_TOO_LARGE otherwise): about 1500 seats with short numbers and grades.
     pub seats: Vec<NewSeatRequest>,
 }
 
@@ -81,7 +94,7 @@ impl CreateScheduleRequest {
     /// Validates the request.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for bad seat texts, a negative price, no seats, too many seats
+    /// [`ApiError::Validation`] for bad seat texts (blank, too long, with a NUL), a negative price, no seats, too many seats
     /// or a repeated seat number.
     pub fn try_into_domain(self) -> Result<NewSchedule, ApiError> {
         let invalid = |e: &dyn std::fmt::Display| ApiError::Validation(e.to_string());
@@ -90,8 +103,10 @@ impl CreateScheduleRequest {
             .into_iter()
             .map(|s| {
                 Ok(NewSeat {
-                    number: SeatNumber::new(s.number).map_err(|e| invalid(&e))?,
-                    grade: SeatGrade::new(s.grade).map_err(|e| invalid(&e))?,
+                    number: SeatNumber::new(without_nul("number", s.number)?)
+                        .map_err(|e| invalid(&e))?,
+                    grade: SeatGrade::new(without_nul("grade", s.grade)?)
+                        .map_err(|e| invalid(&e))?,
                     price: Money::new(s.price).map_err(|e| invalid(&e))?,
                 })
             })
