@@ -17,14 +17,28 @@ use domain::{
 };
 use futures::FutureExt;
 
-/// Seats of one schedule with availability now (`$1` = schedule id).
-const SEATS_OF_SCHEDULE: &str = "\
-    SELECT st.id, st.number, st.grade, st.price, NOT EXISTS ( \
-        SELECT 1 FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id \
-        WHERE rs.seat_id = st.id AND rs.live \
-          AND (r.status = 'CONFIRMED' OR (r.status = 'HELD' AND r.held_until > now())) \
-    ) AS available \
-    FROM seats st WHERE st.schedule_id = $1 ORDER BY st.id";
+/// Whether the reservation of line `rs` still holds its seat (CONFIRMED, or HELD and unexpired),
+/// as a scalar sub-select: one primary-key probe per live line. (Written as a join, the planner,
+/// expecting ~1,000 lines per schedule, hashes the whole `reservations` table for each
+/// schedule: 0.5 s for a 20-date listing with 100k reservations elsewhere, found by
+/// scripts/bench.)
+macro_rules! line_holds_seat {
+    () => {
+        "(SELECT r.status = 'CONFIRMED' OR (r.status = 'HELD' AND r.held_until > now()) \
+          FROM reservations r WHERE r.id = rs.reservation_id)"
+    };
+}
+
+/// Seats of one schedule with availability now (`$1` = schedule id). The sub-select names the
+/// schedule too (a line's schedule is its seat's, by the foreign key), so that it reads this
+/// schedule's live lines only, whatever the plan.
+const SEATS_OF_SCHEDULE: &str = concat!(
+    "SELECT st.id, st.number, st.grade, st.price, NOT EXISTS ( \
+        SELECT 1 FROM reservation_seats rs \
+        WHERE rs.seat_id = st.id AND rs.schedule_id = $1 AND rs.live AND ",
+    line_holds_seat!(),
+    ") AS available FROM seats st WHERE st.schedule_id = $1 ORDER BY st.id"
+);
 
 async fn schedule_seats_in(
     conn: &mut AsyncPgConnection,
@@ -162,20 +176,18 @@ impl CatalogueStore for PgStore {
                     if exists.is_none() {
                         return Err(Fail::Biz(BrowseError::NotFound));
                     }
-                    let rows: Vec<ScheduleSummaryRow> = crate::sql::sql_query(
+                    let rows: Vec<ScheduleSummaryRow> = crate::sql::sql_query(concat!(
                         "SELECT s.id, s.concert_id, s.starts_at, \
                             (SELECT count(*) FROM seats st WHERE st.schedule_id = s.id) \
                                 AS total_seats, \
                             (SELECT count(*) FROM reservation_seats rs \
-                                JOIN reservations r ON r.id = rs.reservation_id \
-                              WHERE rs.schedule_id = s.id AND rs.live \
-                                AND (r.status = 'CONFIRMED' \
-                                     OR (r.status = 'HELD' AND r.held_until > now()))) \
-                                AS taken_seats \
+                              WHERE rs.schedule_id = s.id AND rs.live AND ",
+                        line_holds_seat!(),
+                        ") AS taken_seats \
                          FROM schedules s \
                          WHERE s.concert_id = $1 AND s.starts_at > now() \
                          ORDER BY s.starts_at, s.id",
-                    )
+                    ))
                     .bind::<BigInt, _>(concert_id.get())
                     .load(conn)
                     .await?;

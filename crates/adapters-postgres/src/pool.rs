@@ -146,7 +146,8 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
             diesel::sql_query(
                 "SELECT set_config('statement_timeout', $1, false), \
                         set_config('idle_in_transaction_session_timeout', $1, false), \
-                        set_config('application_name', 'concert-reservation', false)",
+                        set_config('application_name', 'concert-reservation', false), \
+                        set_config('plan_cache_mode', 'force_custom_plan', false)",
             )
             .bind::<Text, _>(&statement_ms)
             .execute(&mut conn)

@@ -87,6 +87,22 @@ const STANDING: &str = "\
         ELSE t.status END AS status) e \
     WHERE t.id = $1";
 
+/// A token with its effective status only, for the queue gate (no place in line: two relations
+/// to plan instead of five). The status expression is STANDING's. `$1` token id, `$2` idle
+/// timeout (µs).
+const TOKEN: &str = "\
+    SELECT t.id, t.user_id, t.concert_id, t.seq, t.issued_at, t.active_until, \
+        CASE \
+        WHEN t.status = 'ACTIVE' AND t.active_until <= now() THEN 'EXPIRED' \
+        WHEN t.status = 'WAITING' \
+             AND (t.last_polled_at + $2::float8 * interval '1 microsecond' <= now() \
+                  OR t.seq <= q.admitted_through) THEN 'EXPIRED' \
+        ELSE t.status END AS status, \
+        NULL::bigint AS position, 0::bigint AS admitted_last_minute, false AS needs_touch \
+    FROM queue_tokens t \
+    JOIN concert_queues q ON q.concert_id = t.concert_id \
+    WHERE t.id = $1";
+
 /// A poll that found `needs_touch` keeps the place alive; never revives a token that already
 /// timed out. `$1` token id, `$2` idle timeout (µs).
 const POLL_TOUCH: &str = "\
@@ -166,20 +182,31 @@ const EXPIRE_TOKEN: &str = "\
     UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = (status = 'WAITING') \
     WHERE id = $1 AND status IN ('WAITING', 'ACTIVE')";
 
+/// What a join transaction did.
+enum JoinOutcome {
+    /// The user already had a live token: it, with its standing.
+    Existing(Joined),
+    /// It issued the new token; its standing is read after commit, so that the concert's counter
+    /// row (which serialises the joins to one concert) is locked only for the insert and commit.
+    Issued,
+}
+
 async fn join_tx(
     conn: &mut AsyncPgConnection,
     user_id: UserId,
     concert_id: ConcertId,
     token_id: QueueTokenId,
     policy: QueuePolicy,
-) -> Result<Joined, Fail<JoinQueueError>> {
+) -> Result<JoinOutcome, Fail<JoinQueueError>> {
     // One join at a time per (user, concert): the live-token check and the insert cannot race.
-    crate::sql::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))")
-        .bind::<Integer, _>(locks::JOIN)
-        .bind::<BigInt, _>(user_id.get())
-        .bind::<BigInt, _>(concert_id.get())
-        .execute(conn)
-        .await?;
+    crate::sql::sql_query(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))",
+    )
+    .bind::<Integer, _>(locks::JOIN)
+    .bind::<BigInt, _>(user_id.get())
+    .bind::<BigInt, _>(concert_id.get())
+    .execute(conn)
+    .await?;
     let existing: Option<UuidValue> = crate::sql::sql_query(
         "SELECT id AS value FROM queue_tokens \
          WHERE user_id = $1 AND concert_id = $2 AND status IN ('WAITING', 'ACTIVE') FOR UPDATE",
@@ -192,10 +219,10 @@ async fn join_tx(
     if let Some(existing) = existing {
         let standing = standing_of(conn, existing.value, policy).await?;
         if standing.token.status != QueueTokenStatus::Expired {
-            return Ok(Joined {
+            return Ok(JoinOutcome::Existing(Joined {
                 standing,
                 created: false,
-            });
+            }));
         }
         // Live in storage but expired by the clock: retire it so the new one can take its place.
         crate::sql::sql_query(EXPIRE_TOKEN)
@@ -224,11 +251,7 @@ async fn join_tx(
     .bind::<BigInt, _>(seq.value)
     .execute(conn)
     .await?;
-    let standing = standing_of(conn, token_id.get(), policy).await?;
-    Ok(Joined {
-        standing,
-        created: true,
-    })
+    Ok(JoinOutcome::Issued)
 }
 
 /// How long an admission tick waits for another instance's tick of the same concert before
@@ -378,9 +401,23 @@ impl QueueStore for PgStore {
         token_id: QueueTokenId,
         policy: QueuePolicy,
     ) -> Result<Joined, JoinQueueError> {
-        self.tx(|conn| join_tx(conn, user_id, concert_id, token_id, policy).boxed())
+        let outcome = self
+            .tx(|conn| join_tx(conn, user_id, concert_id, token_id, policy).boxed())
             .await
-            .map_err(Fail::into_error)
+            .map_err(Fail::into_error)?;
+        match outcome {
+            JoinOutcome::Existing(joined) => Ok(joined),
+            JoinOutcome::Issued => {
+                let row = self
+                    .read(|conn| standing_row(conn, token_id.get(), policy).boxed())
+                    .await?
+                    .ok_or_else(|| StoreError::Internal("queue token vanished".into()))?;
+                Ok(Joined {
+                    standing: row.standing()?,
+                    created: true,
+                })
+            }
+        }
     }
 
     async fn poll(
@@ -417,8 +454,15 @@ impl QueueStore for PgStore {
         token_id: QueueTokenId,
         policy: QueuePolicy,
     ) -> Result<Option<QueueToken>, StoreError> {
-        let row = self
-            .read(|conn| standing_row(conn, token_id.get(), policy).boxed())
+        let row: Option<TokenRow> = self
+            .read(|conn| {
+                crate::sql::sql_query(TOKEN)
+                    .bind::<SqlUuid, _>(token_id.get())
+                    .bind::<BigInt, _>(micros(policy.idle_timeout()))
+                    .get_result(conn)
+                    .map(|r| r.optional())
+                    .boxed()
+            })
             .await?;
         row.map(|r| r.token()).transpose()
     }

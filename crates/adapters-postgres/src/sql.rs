@@ -7,6 +7,12 @@
 //! with `$n` parameters, so they are safe to keep: [`sql_query`] builds the same statement,
 //! marked cacheable, and the connection keeps it as a named prepared statement keyed by its
 //! text (one Bind/Execute round trip per later call).
+//!
+//! Plans are not kept: every connection runs with `plan_cache_mode = force_custom_plan` (see
+//! `pool.rs`), so each execution is planned for its actual parameters exactly as before. A
+//! generic plan would be a trap here: the place-in-line lookup's generic plan scans the whole
+//! line ahead (80 ms at 100k waiting instead of 0.2 ms), because it cannot see that the idle
+//! cutoff selects almost nothing.
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery};
