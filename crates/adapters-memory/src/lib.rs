@@ -13,7 +13,6 @@
 
 mod catalogue;
 mod fenwick;
-mod guards;
 mod invariants;
 mod queue;
 mod reservations;
@@ -24,16 +23,16 @@ mod tests;
 mod time;
 mod wallet;
 
-pub use fenwick::Fenwick;
 #[doc(hidden)]
-pub use guards::Guard;
-pub use invariants::{InvariantReport, Violation};
+pub use domain::guards::Guard;
+pub use domain::invariants::{InvariantReport, Violation};
+pub use fenwick::Fenwick;
 pub use seed::{DemoCatalogue, DEMO_SEATS_PER_SCHEDULE};
 
 use async_trait::async_trait;
+use domain::guards::Guards;
 use domain::ports::{Clock, StoreHealth};
 use domain::{StoreError, Timestamp};
-use guards::Guards;
 use state::State;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

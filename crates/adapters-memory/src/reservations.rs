@@ -1,10 +1,10 @@
 //! Seat holds and reservations.
 
-use crate::guards::{Guard, Guards};
 use crate::state::State;
 use crate::time::plus;
 use crate::MemoryStore;
 use async_trait::async_trait;
+use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
 use domain::{
     effective_reservation_status, CancelError, Cursor, HoldPolicy, HoldSeatsError, Money, Page,

@@ -1,9 +1,9 @@
 //! Wallets, the ledger, payments and idempotency records.
 
-use crate::guards::{Guard, Guards};
 use crate::state::State;
 use crate::MemoryStore;
 use async_trait::async_trait;
+use domain::guards::{Guard, Guards};
 use domain::ports::{NewCharge, NewPayment, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, ChargeRejection, Cursor, IdempotencyContext, IdempotencyDecision,

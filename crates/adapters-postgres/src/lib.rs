@@ -27,7 +27,6 @@
 
 mod catalogue;
 mod errors;
-mod guards;
 mod health;
 mod invariants;
 mod locks;
@@ -40,9 +39,9 @@ mod schema;
 mod sql;
 mod wallet;
 
-pub use errors::SetupError;
 #[doc(hidden)]
-pub use guards::Guard;
-pub use invariants::{InvariantReport, Violation};
+pub use domain::guards::Guard;
+pub use domain::invariants::{InvariantReport, Violation};
+pub use errors::SetupError;
 pub use migrations::{run_migrations, MIGRATIONS};
 pub use pool::{connect, connect_lazy, PgConfig, PgStore};

@@ -1,14 +1,16 @@
 //! Connection pool, per-connection settings and the transaction runner every store method uses.
 
 use crate::errors::{db_error, is_retryable, pool_error, Fail, SetupError};
-use crate::guards::{Guard, Guards};
 use diesel::sql_types::Text;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{
     AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
 };
+use domain::guards::{Guard, Guards};
 use domain::StoreError;
 use futures::future::BoxFuture;
 use std::fmt;
@@ -137,6 +139,10 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
     let connect_timeout = config.connect_timeout;
     let statement_ms = config.statement_timeout.as_millis().max(1).to_string();
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    // No test query on every checkout (a round trip per request): a connection whose socket
+    // closed is known to be broken without asking, and one that fails mid-request is dropped
+    // and answered 503 like any outage.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup = Box::new(move |url| {
         let statement_ms = statement_ms.clone();
         Box::pin(async move {

@@ -8,7 +8,6 @@
 //! `reservation_seats_one_live` would catch any race this missed.
 
 use crate::errors::{unique_violation, Fail};
-use crate::guards::{Guard, Guards};
 use crate::locks;
 use crate::pool::PgStore;
 use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow, UuidValue};
@@ -16,6 +15,7 @@ use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
 use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
 use domain::{
     CancelError, HoldPolicy, HoldSeatsError, Page, PageRequest, Reservation, ReservationId,

@@ -11,7 +11,6 @@
 //! same; `ReservationNotFound` and access errors store nothing.
 
 use crate::errors::{is_lock_timeout, Fail};
-use crate::guards::{Guard, Guards};
 use crate::locks;
 use crate::pool::PgStore;
 use crate::rows::{money, IdempotencyRow, Int8, LedgerRow};
@@ -19,6 +18,7 @@ use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::OptionalExtension;
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
+use domain::guards::{Guard, Guards};
 use domain::ports::{NewCharge, NewPayment, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, ChargeRejection, Cursor, IdempotencyContext, IdempotencyKey,

@@ -6,8 +6,10 @@
 
 pub mod catalogue;
 pub mod errors;
+pub mod guards;
 pub mod idempotency;
 pub mod ids;
+pub mod invariants;
 pub mod money;
 pub mod page;
 pub mod policy;

@@ -2,27 +2,36 @@
 //! would catch the failure the guard prevents (a negative control).
 //!
 //! Every store starts with every guard on, and nothing in the binary (no setting, flag or
-//! environment variable) reaches
-//! [`MemoryStore::with_guard_disabled`](crate::MemoryStore::with_guard_disabled): only a test
-//! calls it, on a store of its own. With every guard on, every method takes exactly the path it
-//! takes without this module; with a guard off the store really does the unsafe thing.
+//! environment variable) reaches a store's `with_guard_disabled`: only a test calls it, on a store
+//! of its own (in-memory, or on its own throwaway database). With every guard on, every
+//! store method runs exactly the statements it runs without this module. Turning a guard off makes
+//! the store do the unsafe thing for real; the schema's own line of defence for that invariant
+//! (index, CHECK or trigger) still refuses it, so a negative control also drops that in its
+//! database (the guard's documentation names it).
 
 /// A check the store makes to keep an invariant, which a negative control can switch off.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Guard {
-    /// A hold refuses seats that are sold or under an unexpired hold. Off: every hold of
-    /// existing seats succeeds (the seat's claim moves to the newest hold).
+    /// A hold refuses seats that are sold or under an unexpired hold (and first releases lapsed
+    /// holds on them). Off: every hold of existing seats succeeds. Schema backstop: the partial
+    /// unique index `reservation_seats_one_live`.
     SeatAvailability,
+    /// Seats are locked in ascending id order, and a transaction that hits a deadlock is re-run
+    /// (PostgreSQL only: the in-memory store takes no row locks, so this changes nothing there).
+    /// Off: a hold by an even user id locks its seats in descending order, an odd one in
+    /// ascending order, and a deadlock is not retried (it reaches the caller as a store error).
+    LockOrder,
     /// A payment confirms only a HELD reservation whose `held_until` is still ahead. Off: any
-    /// reservation of the payer is confirmed (and paid) again.
+    /// reservation of the payer is confirmed (and paid) again. Schema backstops: the trigger
+    /// `reservations_release_seats` and the constraint `payments_reservation_key`.
     Payable,
     /// A payment needs the payer's ACTIVE queue token (which the payment then expires). Off: the
     /// token is not checked (nor locked).
     TokenActive,
-    /// A payment debits only a wallet that covers the price. Off: the debit always happens; as
-    /// `Money` cannot go negative, the balance stops at 0 while the ledger records the full
-    /// debit (so balance and ledger disagree, as they would in a store that allowed it).
+    /// A payment debits only a wallet that covers the price. Off: the debit always happens, and a
+    /// negative balance is reported as 0 in the receipt. Schema backstops: the CHECKs
+    /// `wallets_balance_check` and `ledger_entries_balance_after_check`.
     Balance,
 }
 
@@ -30,6 +39,7 @@ impl Guard {
     const fn bit(self) -> u8 {
         match self {
             Self::SeatAvailability => 1,
+            Self::LockOrder => 2,
             Self::Payable => 4,
             Self::TokenActive => 8,
             Self::Balance => 16,
@@ -39,18 +49,19 @@ impl Guard {
 
 /// Which guards are on: all of them unless a test said otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Guards {
+#[doc(hidden)]
+pub struct Guards {
     disabled: u8,
 }
 
 impl Guards {
     /// True unless `guard` was switched off.
-    pub(crate) const fn on(self, guard: Guard) -> bool {
+    pub const fn on(self, guard: Guard) -> bool {
         self.disabled & guard.bit() == 0
     }
 
     /// The same set with `guard` off.
-    pub(crate) const fn without(self, guard: Guard) -> Self {
+    pub const fn without(self, guard: Guard) -> Self {
         Self {
             disabled: self.disabled | guard.bit(),
         }
@@ -65,6 +76,7 @@ mod tests {
     fn every_guard_is_on_by_default_and_switches_off_alone() {
         let all = [
             Guard::SeatAvailability,
+            Guard::LockOrder,
             Guard::Payable,
             Guard::TokenActive,
             Guard::Balance,
