@@ -149,9 +149,7 @@ async fn store_failures_pass_through_the_gate() {
 async fn an_invalid_seat_selection_never_reaches_a_store() {
     let services = Mocks::default().build();
     let too_many = (1..=5).map(seat).collect();
-    let result = services
-        .hold_seats(user(1), Some(token_id(1)), schedule(1), too_many)
-        .await;
+    let result = hold_as_user_one(&services, too_many).await;
     assert_eq!(
         result,
         Err(HoldSeatsError::InvalidSelection(
@@ -159,18 +157,14 @@ async fn an_invalid_seat_selection_never_reaches_a_store() {
         ))
     );
     let repeated = vec![seat(1), seat(1)];
-    let result = services
-        .hold_seats(user(1), Some(token_id(1)), schedule(1), repeated)
-        .await;
+    let result = hold_as_user_one(&services, repeated).await;
     assert_eq!(
         result,
         Err(HoldSeatsError::InvalidSelection(
             InvalidSeatSelection::Duplicate(seat(1))
         ))
     );
-    let result = services
-        .hold_seats(user(1), Some(token_id(1)), schedule(1), vec![])
-        .await;
+    let result = hold_as_user_one(&services, vec![]).await;
     assert!(matches!(result, Err(HoldSeatsError::InvalidSelection(_))));
 }
 
@@ -182,33 +176,17 @@ async fn holding_on_an_unknown_schedule_is_schedule_not_found() {
         .expect_schedule_concert()
         .returning(|_| Ok(None));
     let services = mocks.build();
-    let result = services
-        .hold_seats(user(1), Some(token_id(1)), schedule(1), vec![seat(1)])
-        .await;
+    let result = hold_as_user_one(&services, vec![seat(1)]).await;
     assert_eq!(result, Err(HoldSeatsError::ScheduleNotFound));
 }
 
 #[tokio::test]
 async fn holding_with_a_waiting_token_holds_nothing() {
     let mut mocks = Mocks::default();
-    mocks
-        .catalogue
-        .expect_schedule_concert()
-        .returning(|_| Ok(Some(concert(1))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(1),
-            QueueTokenStatus::Waiting,
-        )),
-    );
+    arrange_hold_gate(&mut mocks, QueueTokenStatus::Waiting);
     mocks.reservations.expect_hold().never();
     let services = mocks.build();
-    let result = services
-        .hold_seats(user(1), Some(token_id(1)), schedule(1), vec![seat(1)])
-        .await;
+    let result = hold_as_user_one(&services, vec![seat(1)]).await;
     assert_eq!(
         result,
         Err(HoldSeatsError::Access(QueueAccessError::NotActive))
@@ -218,19 +196,7 @@ async fn holding_with_a_waiting_token_holds_nothing() {
 #[tokio::test]
 async fn a_hold_sends_sorted_seats_a_fresh_id_and_the_policy_to_the_store() {
     let mut mocks = Mocks::default();
-    mocks
-        .catalogue
-        .expect_schedule_concert()
-        .returning(|_| Ok(Some(concert(1))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(1),
-            QueueTokenStatus::Active,
-        )),
-    );
+    arrange_hold_gate(&mut mocks, QueueTokenStatus::Active);
     mocks
         .reservations
         .expect_hold()
@@ -257,28 +223,14 @@ async fn a_hold_sends_sorted_seats_a_fresh_id_and_the_policy_to_the_store() {
 #[tokio::test]
 async fn the_stores_seat_unavailable_reaches_the_caller() {
     let mut mocks = Mocks::default();
-    mocks
-        .catalogue
-        .expect_schedule_concert()
-        .returning(|_| Ok(Some(concert(1))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(1),
-            QueueTokenStatus::Active,
-        )),
-    );
+    arrange_hold_gate(&mut mocks, QueueTokenStatus::Active);
     mocks.reservations.expect_hold().returning(|_, _| {
         Err(HoldSeatsError::SeatUnavailable {
             seats: vec![seat(1)],
         })
     });
     let services = mocks.build();
-    let result = services
-        .hold_seats(user(1), Some(token_id(1)), schedule(1), vec![seat(1)])
-        .await;
+    let result = hold_as_user_one(&services, vec![seat(1)]).await;
     assert_eq!(
         result,
         Err(HoldSeatsError::SeatUnavailable {

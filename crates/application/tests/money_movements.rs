@@ -228,56 +228,19 @@ async fn paying_for_someone_elses_reservation_is_not_found() {
 #[tokio::test]
 async fn paying_with_a_token_for_another_concert_moves_nothing() {
     let mut mocks = Mocks::default();
-    mocks
-        .wallets
-        .expect_idempotency_record()
-        .returning(|_, _| Ok(None));
-    mocks
-        .reservations
-        .expect_reservation()
-        .returning(|u, id| Ok(Some(reservation(id, u, concert(1)))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(2),
-            QueueTokenStatus::Active,
-        )),
-    );
+    arrange_fresh_payment(&mut mocks);
+    caller_token(&mut mocks, concert(2), QueueTokenStatus::Active);
     mocks.wallets.expect_pay().never();
     let services = mocks.build();
-    let result = services
-        .pay(
-            user(1),
-            Some(token_id(1)),
-            idem("k1", "fp"),
-            reservation_id(1),
-        )
-        .await;
+    let result = pay_reservation_one(&services).await;
     assert_eq!(result, Err(PayError::Access(QueueAccessError::NotActive)));
 }
 
 #[tokio::test]
 async fn a_valid_payment_reaches_the_store_with_the_token_and_key() {
     let mut mocks = Mocks::default();
-    mocks
-        .wallets
-        .expect_idempotency_record()
-        .returning(|_, _| Ok(None));
-    mocks
-        .reservations
-        .expect_reservation()
-        .returning(|u, id| Ok(Some(reservation(id, u, concert(1)))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(1),
-            QueueTokenStatus::Active,
-        )),
-    );
+    arrange_fresh_payment(&mut mocks);
+    caller_token(&mut mocks, concert(1), QueueTokenStatus::Active);
     mocks
         .wallets
         .expect_pay()
@@ -289,50 +252,21 @@ async fn a_valid_payment_reaches_the_store_with_the_token_and_key() {
         })
         .returning(|_| Ok(payment_receipt()));
     let services = mocks.build();
-    let result = services
-        .pay(
-            user(1),
-            Some(token_id(1)),
-            idem("k1", "fp"),
-            reservation_id(1),
-        )
-        .await;
+    let result = pay_reservation_one(&services).await;
     assert_eq!(result.map(|r| r.replayed), Ok(false));
 }
 
 #[tokio::test]
 async fn the_stores_insufficient_balance_reaches_the_caller() {
     let mut mocks = Mocks::default();
-    mocks
-        .wallets
-        .expect_idempotency_record()
-        .returning(|_, _| Ok(None));
-    mocks
-        .reservations
-        .expect_reservation()
-        .returning(|u, id| Ok(Some(reservation(id, u, concert(1)))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(1),
-            QueueTokenStatus::Active,
-        )),
-    );
+    arrange_fresh_payment(&mut mocks);
+    caller_token(&mut mocks, concert(1), QueueTokenStatus::Active);
     mocks
         .wallets
         .expect_pay()
         .returning(|_| Err(PayError::InsufficientBalance));
     let services = mocks.build();
-    let result = services
-        .pay(
-            user(1),
-            Some(token_id(1)),
-            idem("k1", "fp"),
-            reservation_id(1),
-        )
-        .await;
+    let result = pay_reservation_one(&services).await;
     assert_eq!(result, Err(PayError::InsufficientBalance));
 }
 
@@ -356,26 +290,11 @@ async fn a_twin_that_committed_meanwhile_is_replayed_instead_of_refused_by_the_g
         .reservations
         .expect_reservation()
         .returning(|u, id| Ok(Some(reservation(id, u, concert(1)))));
-    queue_knows(
-        &mut mocks.queue,
-        Some(token(
-            token_id(1),
-            user(1),
-            concert(1),
-            QueueTokenStatus::Expired,
-        )),
-    );
+    caller_token(&mut mocks, concert(1), QueueTokenStatus::Expired);
     mocks.wallets.expect_pay().never();
     let services = mocks.build();
     // Act
-    let result = services
-        .pay(
-            user(1),
-            Some(token_id(1)),
-            idem("k1", "fp"),
-            reservation_id(1),
-        )
-        .await;
+    let result = pay_reservation_one(&services).await;
     // Assert
     assert_eq!(
         result.map(|r| (r.value, r.replayed)),

@@ -133,3 +133,57 @@ pub fn queue_knows(queue: &mut MockQueueStore, found: Option<QueueToken>) {
         .expect_token()
         .returning(move |_, _| Ok(found.clone()));
 }
+
+/// A payment that gets as far as the gate: nothing stored under the key, and reservation 1 is
+/// the payer's, for concert 1.
+pub fn arrange_fresh_payment(mocks: &mut Mocks) {
+    mocks
+        .wallets
+        .expect_idempotency_record()
+        .returning(|_, _| Ok(None));
+    mocks
+        .reservations
+        .expect_reservation()
+        .returning(|u, id| Ok(Some(reservation(id, u, concert(1)))));
+}
+
+/// The caller's queue token (token 1 of user 1) is for `concert_id` with `status`.
+pub fn caller_token(mocks: &mut Mocks, concert_id: ConcertId, status: QueueTokenStatus) {
+    queue_knows(
+        &mut mocks.queue,
+        Some(token(token_id(1), user(1), concert_id, status)),
+    );
+}
+
+/// Schedule 1 belongs to concert 1, and the caller's token for it has `status`.
+pub fn arrange_hold_gate(mocks: &mut Mocks, status: QueueTokenStatus) {
+    mocks
+        .catalogue
+        .expect_schedule_concert()
+        .returning(|_| Ok(Some(concert(1))));
+    caller_token(mocks, concert(1), status);
+}
+
+/// User 1 pays reservation 1 with token 1 under key `k1`.
+pub async fn pay_reservation_one(
+    services: &Services,
+) -> Result<application::Idempotent<PaymentReceipt>, PayError> {
+    services
+        .pay(
+            user(1),
+            Some(token_id(1)),
+            idem("k1", "fp"),
+            reservation_id(1),
+        )
+        .await
+}
+
+/// User 1 holds `seats` of schedule 1 with token 1.
+pub async fn hold_as_user_one(
+    services: &Services,
+    seats: Vec<SeatId>,
+) -> Result<Reservation, HoldSeatsError> {
+    services
+        .hold_seats(user(1), Some(token_id(1)), schedule(1), seats)
+        .await
+}
