@@ -100,24 +100,24 @@ measure() {
     echo "# $label"
     echo "################################################################################"
     psql_ -v idle="$IDLE_US" -v ttl="$TTL_US" -v concert="$CONCERT" >"$out" <<SQL
-SET plan_cache_mode = force_custom_plan;  -- the store's unnamed statements get custom plans
+SET plan_cache_mode = force_generic_plan;  -- the worst case of the store's cached plans
 $(cat "$work/statements.sql")
 SELECT next_seq, admitted_through FROM concert_queues WHERE concert_id = :concert \\gset
 SELECT count(*) FILTER (WHERE status = 'WAITING') AS waiting,
        count(*) FILTER (WHERE departed_waiting) AS departed,
        count(*) AS issued
 FROM queue_tokens WHERE concert_id = :concert;
-SELECT id AS token FROM queue_tokens WHERE concert_id = :concert AND seq = :next_seq - 10 \\gset
-EXECUTE standing(:'token', :idle, 5000000) \\gset s_
+SELECT id AS token, user_id AS token_user FROM queue_tokens WHERE concert_id = :concert AND seq = :next_seq - 10 \\gset
+EXECUTE standing(:'token') \\gset s_
 \\echo POSITION :s_position of seq :s_seq status :s_status
 \\echo '--- poll: the place-in-line lookup (STANDING)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE standing(:'token', :idle, 5000000);
-\\echo '--- poll: the touch that keeps the place alive (rolled back)'
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE standing(:'token');
+\\echo '--- a batch of polls: touch and standing in one statement (rolled back)'
 BEGIN;
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE poll_touch(:'token', :idle);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE poll_batch(ARRAY[:'token']::uuid[], ARRAY[:token_user]::int8[]);
 ROLLBACK;
 \\echo '--- operator statistics (STATS)'
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE admin_stats(:idle, :concert);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE admin_stats(:concert);
 \\echo '--- admission tick (rolled back)'
 BEGIN;
 EXECUTE admit_lock_timeout('2000');
@@ -129,7 +129,7 @@ EXECUTE admit_line(:concert) \\gset line_
 SELECT least(coalesce(max_active, 1000) - :line_active, coalesce(admit_batch, 100)) AS quota
 FROM concert_queues WHERE concert_id = :concert \\gset
 \\echo QUOTA :quota
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_pick(:concert, :line_admitted_through, :idle, :quota, :ttl);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_pick(:concert, :line_admitted_through, :quota, :ttl);
 SELECT max(seq) AS through, count(*) AS admitted FROM queue_tokens
 WHERE concert_id = :concert AND status = 'ACTIVE' AND seq > :line_admitted_through \\gset
 \\echo ADMITTED :admitted through seq :through
@@ -139,11 +139,11 @@ EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_prune(:concert);
 ROLLBACK;
 \\echo '--- wall-clock, without EXPLAIN: 5 polls'
 \\timing on
-EXECUTE standing(:'token', :idle, 5000000) \\g /dev/null
-EXECUTE standing(:'token', :idle, 5000000) \\g /dev/null
-EXECUTE standing(:'token', :idle, 5000000) \\g /dev/null
-EXECUTE standing(:'token', :idle, 5000000) \\g /dev/null
-EXECUTE standing(:'token', :idle, 5000000) \\g /dev/null
+EXECUTE standing(:'token') \\g /dev/null
+EXECUTE standing(:'token') \\g /dev/null
+EXECUTE standing(:'token') \\g /dev/null
+EXECUTE standing(:'token') \\g /dev/null
+EXECUTE standing(:'token') \\g /dev/null
 \\timing off
 \\echo '--- wall-clock, without EXPLAIN: one admission tick, statement by statement (rolled back)'
 \\timing on
@@ -152,7 +152,7 @@ EXECUTE admit_lock_timeout('2000') \\g /dev/null
 EXECUTE admit_lock(:concert) \\g /dev/null
 SET LOCAL lock_timeout TO DEFAULT;
 EXECUTE admit_line(:concert) \\g /dev/null
-EXECUTE admit_pick(:concert, :line_admitted_through, :idle, :quota, :ttl) \\g /dev/null
+EXECUTE admit_pick(:concert, :line_admitted_through, :quota, :ttl) \\g /dev/null
 EXECUTE admit_advance(:concert, :through);
 EXECUTE admit_record(:concert, :admitted);
 EXECUTE admit_prune(:concert);

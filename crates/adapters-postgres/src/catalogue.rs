@@ -1,14 +1,15 @@
 //! [`CatalogueStore`]: concerts, schedules and seats. A seat is available when no CONFIRMED and
 //! no unexpired HELD reservation has it, by the database's clock.
 
+use crate::batched::{distinct, ScheduleSeatRows};
 use crate::errors::{bad_row, Fail};
-use crate::pool::PgStore;
+use crate::pool::{PgStore, Reader};
 use crate::rows::{
     concert_id, schedule_id, ConcertRow, Int8, ScheduleRow, ScheduleSummaryRow, SeatRow,
 };
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
-use diesel::OptionalExtension;
+use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::ports::CatalogueStore;
 use domain::{
@@ -16,6 +17,7 @@ use domain::{
     ScheduleSeats, ScheduleSummary, StoreError,
 };
 use futures::FutureExt;
+use std::collections::HashMap;
 
 /// Whether the reservation of line `rs` still holds its seat (CONFIRMED, or HELD and unexpired),
 /// as a scalar sub-select: one primary-key probe per live line. (Written as a join, the planner,
@@ -39,6 +41,104 @@ const SEATS_OF_SCHEDULE: &str = concat!(
     line_holds_seat!(),
     ") AS available FROM seats st WHERE st.schedule_id = $1 ORDER BY st.id"
 );
+
+/// Seats of several schedules with availability now (`$1` = schedule ids), as
+/// [`SEATS_OF_SCHEDULE`] reads one schedule's.
+const SEATS_OF_SCHEDULES: &str = concat!(
+    "SELECT st.schedule_id, st.id, st.number, st.grade, st.price, NOT EXISTS ( \
+        SELECT 1 FROM reservation_seats rs \
+        WHERE rs.seat_id = st.id AND rs.schedule_id = st.schedule_id AND rs.live AND ",
+    line_holds_seat!(),
+    ") AS available FROM seats st WHERE st.schedule_id = ANY($1) ORDER BY st.schedule_id, st.id"
+);
+
+/// A seat row with the schedule it belongs to.
+#[derive(QueryableByName)]
+struct ScheduledSeatRow {
+    #[diesel(sql_type = BigInt)]
+    schedule_id: i64,
+    #[diesel(embed)]
+    seat: SeatRow,
+}
+
+/// The seat listings of one batch: the headers, then the seats of every distinct schedule asked
+/// for (two statements on one connection; a schedule's header never changes).
+pub(crate) async fn schedule_seats_batch(
+    reader: &Reader,
+    keys: Vec<i64>,
+) -> Result<Vec<Option<ScheduleSeatRows>>, StoreError> {
+    let (ids, _) = distinct(&keys);
+    let (headers, seats) = reader
+        .read(|conn| {
+            let ids = ids.clone();
+            Box::pin(async move {
+                let headers: Vec<ScheduleRow> = crate::sql::sql_query(
+                    "SELECT id, concert_id, starts_at FROM schedules WHERE id = ANY($1)",
+                )
+                .bind::<Array<BigInt>, _>(ids.clone())
+                .load(conn)
+                .await?;
+                let seats: Vec<ScheduledSeatRow> = if headers.is_empty() {
+                    Vec::new()
+                } else {
+                    crate::sql::sql_query(SEATS_OF_SCHEDULES)
+                        .bind::<Array<BigInt>, _>(ids)
+                        .load(conn)
+                        .await?
+                };
+                Ok((headers, seats))
+            })
+        })
+        .await?;
+    let mut found: HashMap<i64, ScheduleSeatRows> = headers
+        .into_iter()
+        .map(|h| (h.id, (h, Vec::new())))
+        .collect();
+    for row in seats {
+        if let Some((_, list)) = found.get_mut(&row.schedule_id) {
+            list.push(row.seat);
+        }
+    }
+    Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+}
+
+/// The concerts of one batch's schedules.
+pub(crate) async fn schedule_concerts_batch(
+    reader: &Reader,
+    keys: Vec<i64>,
+) -> Result<Vec<Option<i64>>, StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        concert_id: i64,
+    }
+    let (ids, _) = distinct(&keys);
+    let rows: Vec<Row> = reader
+        .read(|conn| {
+            crate::sql::sql_query("SELECT id, concert_id FROM schedules WHERE id = ANY($1)")
+                .bind::<Array<BigInt>, _>(ids.clone())
+                .load(conn)
+                .boxed()
+        })
+        .await?;
+    let found: HashMap<i64, i64> = rows.into_iter().map(|r| (r.id, r.concert_id)).collect();
+    Ok(keys.iter().map(|k| found.get(k).copied()).collect())
+}
+
+/// A listing from its rows.
+fn listing(header: ScheduleRow, seats: Vec<SeatRow>) -> Result<ScheduleSeats, StoreError> {
+    Ok(ScheduleSeats {
+        schedule_id: schedule_id(header.id)?,
+        concert_id: concert_id(header.concert_id)?,
+        starts_at: header.starts_at,
+        seats: seats
+            .into_iter()
+            .map(SeatRow::into_domain)
+            .collect::<Result<Vec<_>, _>>()?,
+    })
+}
 
 async fn schedule_seats_in(
     conn: &mut AsyncPgConnection,
@@ -202,38 +302,24 @@ impl CatalogueStore for PgStore {
     }
 
     async fn schedule_seats(&self, schedule_id: ScheduleId) -> Result<ScheduleSeats, BrowseError> {
-        self.tx(|conn| {
-            Box::pin(async move {
-                let header: Option<ScheduleRow> = crate::sql::sql_query(
-                    "SELECT id, concert_id, starts_at FROM schedules WHERE id = $1",
-                )
-                .bind::<BigInt, _>(schedule_id.get())
-                .get_result(conn)
-                .await
-                .optional()?;
-                let Some(header) = header else {
-                    return Err(Fail::Biz(BrowseError::NotFound));
-                };
-                schedule_seats_in(conn, header).await
-            })
-        })
-        .await
-        .map_err(Fail::into_error)
+        let (header, seats) = self
+            .batches
+            .schedule_seats
+            .call(schedule_id.get())
+            .await?
+            .ok_or(BrowseError::NotFound)?;
+        Ok(listing(header, seats)?)
     }
 
     async fn schedule_concert(
         &self,
         schedule_id: ScheduleId,
     ) -> Result<Option<ConcertId>, StoreError> {
-        let row: Option<Int8> = self
-            .read(|conn| {
-                crate::sql::sql_query("SELECT concert_id AS value FROM schedules WHERE id = $1")
-                    .bind::<BigInt, _>(schedule_id.get())
-                    .get_result(conn)
-                    .map(|r| r.optional())
-                    .boxed()
-            })
+        let concert = self
+            .batches
+            .schedule_concerts
+            .call(schedule_id.get())
             .await?;
-        row.map(|r| concert_id(r.value)).transpose()
+        concert.map(concert_id).transpose()
     }
 }

@@ -25,6 +25,8 @@
 //! [`WalletStore`]: domain::ports::WalletStore
 //! [`StoreHealth`]: domain::ports::StoreHealth
 
+mod batch;
+mod batched;
 mod catalogue;
 mod errors;
 mod health;

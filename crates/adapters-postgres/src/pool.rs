@@ -1,5 +1,6 @@
 //! Connection pool, per-connection settings and the transaction runner every store method uses.
 
+use crate::batched::Batches;
 use crate::errors::{db_error, is_retryable, pool_error, Fail, SetupError};
 use diesel::sql_types::Text;
 use diesel::ConnectionError;
@@ -14,7 +15,14 @@ use domain::guards::{Guard, Guards};
 use domain::StoreError;
 use futures::future::BoxFuture;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How many batches of one kind run at once: a quarter of the pool (at least 2), so that batched
+/// reads never take every connection from the transactions.
+fn batch_slots(pool_size: usize) -> usize {
+    (pool_size / 4).max(2)
+}
 
 /// How many times a transaction that hit a deadlock or serialization failure is re-run.
 const MAX_ATTEMPTS: u32 = 4;
@@ -101,6 +109,35 @@ pub struct PgStore {
     operation_timeout: Duration,
     /// Every guard is on except in a test's negative control.
     pub(crate) guards: Guards,
+    /// The hot reads, coalesced across concurrent callers (see `batch.rs`).
+    pub(crate) batches: Arc<Batches>,
+}
+
+/// Runs single statements on pooled connections; what a batch needs of the store.
+#[derive(Clone)]
+pub(crate) struct Reader {
+    pool: Pool<AsyncPgConnection>,
+    operation_timeout: Duration,
+}
+
+impl Reader {
+    /// Runs `body` on one pooled connection without a transaction (for single statements),
+    /// bounded by the operation timeout; a pool or database failure becomes a [`StoreError`].
+    pub(crate) async fn read<R, F>(&self, body: F) -> Result<R, StoreError>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
+    {
+        let once = async {
+            let mut conn = self.pool.get().await.map_err(pool_error)?;
+            body(&mut conn).await.map_err(db_error)
+        };
+        match tokio::time::timeout(self.operation_timeout, once).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(
+                "database operation timed out".into(),
+            )),
+        }
+    }
 }
 
 impl fmt::Debug for PgStore {
@@ -152,8 +189,7 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
             diesel::sql_query(
                 "SELECT set_config('statement_timeout', $1, false), \
                         set_config('idle_in_transaction_session_timeout', $1, false), \
-                        set_config('application_name', 'concert-reservation', false), \
-                        set_config('plan_cache_mode', 'force_custom_plan', false)",
+                        set_config('application_name', 'concert-reservation', false)",
             )
             .bind::<Text, _>(&statement_ms)
             .execute(&mut conn)
@@ -172,10 +208,15 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| SetupError::Config(e.to_string()))?;
+    let reader = Reader {
+        pool: pool.clone(),
+        operation_timeout: config.operation_timeout,
+    };
     Ok(PgStore {
         pool,
         operation_timeout: config.operation_timeout,
         guards: Guards::default(),
+        batches: Arc::new(Batches::new(&reader, batch_slots(config.pool_size))),
     })
 }
 
@@ -257,16 +298,12 @@ impl PgStore {
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
     {
-        let once = async {
-            let mut conn = self.pool.get().await.map_err(pool_error)?;
-            body(&mut conn).await.map_err(db_error)
-        };
-        match tokio::time::timeout(self.operation_timeout, once).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(
-                "database operation timed out".into(),
-            )),
+        Reader {
+            pool: self.pool.clone(),
+            operation_timeout: self.operation_timeout,
         }
+        .read(body)
+        .await
     }
 }
 

@@ -32,12 +32,13 @@
 //! admitter per concert runs at a time and the active count can only fall meanwhile, so the cap
 //! holds and no token is admitted twice.
 
+use crate::batched::{by_policy, distinct, PollKey, TokenKey};
 use crate::errors::{db_error, is_lock_timeout, Fail};
 use crate::locks;
-use crate::pool::PgStore;
+use crate::pool::{PgStore, Reader};
 use crate::rows::{micros, Int8, StatsRow, TokenRow, UuidValue};
 use async_trait::async_trait;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::ports::{Joined, QueueStore};
@@ -47,6 +48,7 @@ use domain::{
     QueueTokenStatus, StoreError, UserId,
 };
 use futures::FutureExt;
+use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -58,8 +60,33 @@ fn touch_after(policy: QueuePolicy) -> Duration {
     TOUCH_AFTER.min(policy.idle_timeout() / 4)
 }
 
-/// A token with its effective status, place in line and the concert's admission rate.
-/// `$1` token id, `$2` idle timeout (µs), `$3` touch threshold (µs).
+/// `now() - interval '<µs> microseconds'`: a cutoff written into the statement's text rather than
+/// bound as a parameter. The idle timeout is fixed for the life of the process, so this costs no
+/// extra prepared statements, and the planner sees the cutoff even in a cached generic plan: it
+/// then knows that the idle-token count selects almost nothing (bound as a parameter, the generic
+/// plan of the place-in-line lookup scanned the whole line ahead: 80 ms at 100k waiting).
+fn cutoff(ago: Duration) -> String {
+    format!("(now() - interval '{} microseconds')", micros(ago))
+}
+
+/// Fills a statement template's `{idle}` (the idle cutoff), `{touch}` (the touch cutoff) and
+/// `{filter}` (which tokens) placeholders.
+fn fill(template: &str, policy: QueuePolicy, filter: &str) -> String {
+    template
+        .replace("{idle}", &cutoff(policy.idle_timeout()))
+        .replace("{touch}", &cutoff(touch_after(policy)))
+        .replace("{filter}", filter)
+}
+
+/// A token's effective status by the database's clock (the lateral `e.status`).
+const EFFECTIVE_STATUS: &str = "\
+    CASE \
+        WHEN t.status = 'ACTIVE' AND t.active_until <= now() THEN 'EXPIRED' \
+        WHEN t.status = 'WAITING' \
+             AND (t.last_polled_at <= {idle} OR t.seq <= q.admitted_through) THEN 'EXPIRED' \
+        ELSE t.status END";
+
+/// Template: tokens with their effective status, place in line and the concert's admission rate.
 const STANDING: &str = "\
     SELECT t.id, t.user_id, t.concert_id, t.seq, t.issued_at, t.active_until, e.status, \
         CASE WHEN e.status = 'WAITING' THEN \
@@ -69,48 +96,68 @@ const STANDING: &str = "\
                   AND d.seq > q.admitted_through AND d.seq < t.seq) \
             - (SELECT count(*) FROM queue_tokens i \
                 WHERE i.concert_id = t.concert_id AND i.status = 'WAITING' \
-                  AND i.last_polled_at <= now() - $2::float8 * interval '1 microsecond' \
+                  AND i.last_polled_at <= {idle} \
                   AND i.seq > q.admitted_through AND i.seq < t.seq) \
         END AS position, \
         (SELECT coalesce(sum(a.admitted), 0)::bigint FROM queue_admissions a \
           WHERE a.concert_id = t.concert_id AND a.admitted_at > now() - interval '60 seconds') \
-            AS admitted_last_minute, \
-        (e.status = 'WAITING' \
-          AND t.last_polled_at <= now() - $3::float8 * interval '1 microsecond') AS needs_touch \
+            AS admitted_last_minute \
     FROM queue_tokens t \
     JOIN concert_queues q ON q.concert_id = t.concert_id \
-    CROSS JOIN LATERAL (SELECT CASE \
-        WHEN t.status = 'ACTIVE' AND t.active_until <= now() THEN 'EXPIRED' \
-        WHEN t.status = 'WAITING' \
-             AND (t.last_polled_at + $2::float8 * interval '1 microsecond' <= now() \
-                  OR t.seq <= q.admitted_through) THEN 'EXPIRED' \
-        ELSE t.status END AS status) e \
-    WHERE t.id = $1";
+    CROSS JOIN LATERAL (SELECT {status} AS status) e \
+    WHERE {filter}";
 
-/// A token with its effective status only, for the queue gate (no place in line: two relations
-/// to plan instead of five). The status expression is STANDING's. `$1` token id, `$2` idle
-/// timeout (µs).
+/// Template: tokens with their effective status only, for the queue gate (no place in line: two
+/// relations to plan instead of five).
 const TOKEN: &str = "\
     SELECT t.id, t.user_id, t.concert_id, t.seq, t.issued_at, t.active_until, \
-        CASE \
-        WHEN t.status = 'ACTIVE' AND t.active_until <= now() THEN 'EXPIRED' \
-        WHEN t.status = 'WAITING' \
-             AND (t.last_polled_at + $2::float8 * interval '1 microsecond' <= now() \
-                  OR t.seq <= q.admitted_through) THEN 'EXPIRED' \
-        ELSE t.status END AS status, \
-        NULL::bigint AS position, 0::bigint AS admitted_last_minute, false AS needs_touch \
+        {status} AS status, \
+        NULL::bigint AS position, 0::bigint AS admitted_last_minute \
     FROM queue_tokens t \
     JOIN concert_queues q ON q.concert_id = t.concert_id \
-    WHERE t.id = $1";
+    WHERE {filter}";
 
-/// A poll that found `needs_touch` keeps the place alive; never revives a token that already
-/// timed out. `$1` token id, `$2` idle timeout (µs).
-const POLL_TOUCH: &str = "\
-    UPDATE queue_tokens SET last_polled_at = now() \
-    WHERE id = $1 AND status = 'WAITING' \
-      AND last_polled_at > now() - $2::float8 * interval '1 microsecond'";
+/// A batch of polls in one statement: keeps the WAITING places of the callers' own tokens alive
+/// (never reviving one that already timed out; only when not refreshed within the touch
+/// cutoff), and reads every token's standing. `$1` token ids, `$2` the callers' user ids.
+/// The select reads the statement's snapshot, from before the touch: the touch cannot change
+/// an answer (the token was not idle, or it is not touched).
+const POLL_BATCH: &str = "\
+    WITH keys AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) AS k(id, user_id)), \
+    touched AS ( \
+        UPDATE queue_tokens u SET last_polled_at = now() FROM keys \
+        WHERE u.id = keys.id AND u.user_id = keys.user_id AND u.status = 'WAITING' \
+          AND u.last_polled_at > {idle} AND u.last_polled_at <= {touch} \
+        RETURNING u.id) \
+    {standing}";
 
-/// Counts and settings per concert; `$1` idle timeout (µs). Append a WHERE on `q`.
+/// The standing statement for `filter` (`t.id = $1`, `t.id = ANY($1)`).
+fn standing_sql(policy: QueuePolicy, filter: &str) -> String {
+    fill(
+        &STANDING.replace("{status}", EFFECTIVE_STATUS),
+        policy,
+        filter,
+    )
+}
+
+/// The gate's token statement for `filter`.
+fn token_sql(policy: QueuePolicy, filter: &str) -> String {
+    fill(&TOKEN.replace("{status}", EFFECTIVE_STATUS), policy, filter)
+}
+
+/// The batched poll statement.
+fn poll_batch_sql(policy: QueuePolicy) -> String {
+    fill(
+        &POLL_BATCH.replace(
+            "{standing}",
+            &STANDING.replace("{status}", EFFECTIVE_STATUS),
+        ),
+        policy,
+        "t.id = ANY($1)",
+    )
+}
+
+/// Counts and settings per concert. Append a WHERE on `q`.
 const STATS: &str = "\
     SELECT q.concert_id, q.admit_batch, q.max_active, q.paused, \
         greatest(0, (q.next_seq - q.admitted_through) \
@@ -119,7 +166,7 @@ const STATS: &str = "\
                   AND d.seq > q.admitted_through) \
             - (SELECT count(*) FROM queue_tokens i \
                 WHERE i.concert_id = q.concert_id AND i.status = 'WAITING' \
-                  AND i.last_polled_at <= now() - $1::float8 * interval '1 microsecond' \
+                  AND i.last_polled_at <= {idle} \
                   AND i.seq > q.admitted_through))::bigint AS waiting, \
         (SELECT count(*) FROM queue_tokens a \
           WHERE a.concert_id = q.concert_id AND a.status = 'ACTIVE' \
@@ -134,10 +181,8 @@ async fn standing_row(
     token_id: Uuid,
     policy: QueuePolicy,
 ) -> diesel::QueryResult<Option<TokenRow>> {
-    crate::sql::sql_query(STANDING)
+    crate::sql::sql_query(standing_sql(policy, "t.id = $1"))
         .bind::<SqlUuid, _>(token_id)
-        .bind::<BigInt, _>(micros(policy.idle_timeout()))
-        .bind::<BigInt, _>(micros(touch_after(policy)))
         .get_result(conn)
         .await
         .optional()
@@ -159,18 +204,16 @@ async fn stats_of(
     concert_id: Option<ConcertId>,
     policy: QueuePolicy,
 ) -> diesel::QueryResult<Vec<StatsRow>> {
-    let idle = micros(policy.idle_timeout());
+    let stats = fill(STATS, policy, "");
     match concert_id {
         Some(id) => {
-            crate::sql::sql_query(format!("{STATS} WHERE q.concert_id = $2"))
-                .bind::<BigInt, _>(idle)
+            crate::sql::sql_query(format!("{stats} WHERE q.concert_id = $1"))
                 .bind::<BigInt, _>(id.get())
                 .load(conn)
                 .await
         }
         None => {
-            crate::sql::sql_query(format!("{STATS} ORDER BY q.concert_id"))
-                .bind::<BigInt, _>(idle)
+            crate::sql::sql_query(format!("{stats} ORDER BY q.concert_id"))
                 .load(conn)
                 .await
         }
@@ -269,16 +312,16 @@ const ADMIT_LINE: &str = "\
         (SELECT count(*) FROM queue_tokens a WHERE a.concert_id = q.concert_id \
            AND a.status = 'ACTIVE' AND a.active_until > now()) AS active \
     FROM concert_queues q WHERE q.concert_id = $1";
-/// Admission, step 4: activate the oldest live WAITING tokens; `$1` concert id, `$2`
-/// admitted_through, `$3` idle timeout (µs), `$4` quota, `$5` active TTL (µs).
+/// Admission, step 4 (template): activate the oldest live WAITING tokens; `$1` concert id, `$2`
+/// admitted_through, `$3` quota, `$4` active TTL (µs).
 const ADMIT_PICK: &str = "\
     WITH picked AS ( \
         SELECT id FROM queue_tokens \
         WHERE concert_id = $1 AND status = 'WAITING' AND seq > $2 \
-          AND last_polled_at > now() - $3::float8 * interval '1 microsecond' \
-        ORDER BY seq LIMIT $4 FOR UPDATE) \
+          AND last_polled_at > {idle} \
+        ORDER BY seq LIMIT $3 FOR UPDATE) \
     UPDATE queue_tokens t SET status = 'ACTIVE', admitted_at = now(), \
-        active_until = now() + $5::float8 * interval '1 microsecond' \
+        active_until = now() + $4::float8 * interval '1 microsecond' \
     FROM picked WHERE t.id = picked.id \
     RETURNING t.seq AS value";
 /// Admission, step 5: move the line's front; `$1` concert id, `$2` highest admitted seq.
@@ -354,10 +397,9 @@ async fn admit_concert(
     if quota <= 0 {
         return Ok(0);
     }
-    let admitted: Vec<Int8> = crate::sql::sql_query(ADMIT_PICK)
+    let admitted: Vec<Int8> = crate::sql::sql_query(fill(ADMIT_PICK, policy, ""))
         .bind::<BigInt, _>(concert_id)
         .bind::<BigInt, _>(line.admitted_through)
-        .bind::<BigInt, _>(micros(policy.idle_timeout()))
         .bind::<BigInt, _>(quota)
         .bind::<BigInt, _>(micros(policy.active_ttl()))
         .load(conn)
@@ -381,6 +423,67 @@ async fn admit_concert(
         .execute(conn)
         .await?;
     Ok(u64::try_from(admitted.len()).unwrap_or(0))
+}
+
+/// Rows of `sql` (one `$1` uuid array, an optional `$2` bigint array) keyed by token id.
+async fn token_rows(
+    reader: &Reader,
+    sql: String,
+    ids: Vec<Uuid>,
+    users: Option<Vec<i64>>,
+) -> Result<HashMap<Uuid, TokenRow>, StoreError> {
+    let rows: Vec<TokenRow> = reader
+        .read(|conn| {
+            let query = crate::sql::sql_query(sql.clone()).bind::<Array<SqlUuid>, _>(ids.clone());
+            match &users {
+                Some(users) => query
+                    .bind::<Array<BigInt>, _>(users.clone())
+                    .load(conn)
+                    .boxed(),
+                None => query.load(conn).boxed(),
+            }
+        })
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// The gate's token reads of one batch: one statement per policy (in practice one).
+pub(crate) async fn tokens_batch(
+    reader: &Reader,
+    keys: Vec<TokenKey>,
+) -> Result<Vec<Option<TokenRow>>, StoreError> {
+    let mut answers = vec![None; keys.len()];
+    for (policy, members) in by_policy(keys.iter().map(|k| k.1)) {
+        let (ids, _) = distinct(&members.iter().map(|&i| keys[i].0).collect::<Vec<_>>());
+        let found = token_rows(reader, token_sql(policy, "t.id = ANY($1)"), ids, None).await?;
+        for i in members {
+            answers[i] = found.get(&keys[i].0).cloned();
+        }
+    }
+    Ok(answers)
+}
+
+/// The polls of one batch: one statement per policy (in practice one) that touches the callers'
+/// own waiting tokens and reads every token's standing.
+pub(crate) async fn polls_batch(
+    reader: &Reader,
+    keys: Vec<PollKey>,
+) -> Result<Vec<Option<TokenRow>>, StoreError> {
+    let mut answers = vec![None; keys.len()];
+    for (policy, members) in by_policy(keys.iter().map(|k| k.2)) {
+        let (pairs, _) = distinct(
+            &members
+                .iter()
+                .map(|&i| (keys[i].0, keys[i].1))
+                .collect::<Vec<_>>(),
+        );
+        let (ids, users): (Vec<Uuid>, Vec<i64>) = pairs.into_iter().unzip();
+        let found = token_rows(reader, poll_batch_sql(policy), ids, Some(users)).await?;
+        for i in members {
+            answers[i] = found.get(&keys[i].0).cloned();
+        }
+    }
+    Ok(answers)
 }
 
 /// Why a token does not belong to its caller: unknown, or someone else's.
@@ -427,7 +530,9 @@ impl QueueStore for PgStore {
         policy: QueuePolicy,
     ) -> Result<QueueStanding, QueueTokenError> {
         let row = self
-            .read(|conn| standing_row(conn, token_id.get(), policy).boxed())
+            .batches
+            .polls
+            .call((token_id.get(), user_id.get(), policy))
             .await?;
         if let Some(e) = access_error(row.as_ref().map(|r| r.user_id), user_id) {
             return Err(e);
@@ -435,17 +540,6 @@ impl QueueStore for PgStore {
         let Some(row) = row else {
             return Err(QueueAccessError::TokenRequired.into());
         };
-        if row.needs_touch {
-            // Keeps the place alive; never revives a token that already timed out.
-            self.read(|conn| {
-                crate::sql::sql_query(POLL_TOUCH)
-                    .bind::<SqlUuid, _>(token_id.get())
-                    .bind::<BigInt, _>(micros(policy.idle_timeout()))
-                    .execute(conn)
-                    .boxed()
-            })
-            .await?;
-        }
         Ok(row.standing()?)
     }
 
@@ -454,16 +548,7 @@ impl QueueStore for PgStore {
         token_id: QueueTokenId,
         policy: QueuePolicy,
     ) -> Result<Option<QueueToken>, StoreError> {
-        let row: Option<TokenRow> = self
-            .read(|conn| {
-                crate::sql::sql_query(TOKEN)
-                    .bind::<SqlUuid, _>(token_id.get())
-                    .bind::<BigInt, _>(micros(policy.idle_timeout()))
-                    .get_result(conn)
-                    .map(|r| r.optional())
-                    .boxed()
-            })
-            .await?;
+        let row = self.batches.tokens.call((token_id.get(), policy)).await?;
         row.map(|r| r.token()).transpose()
     }
 
@@ -543,15 +628,14 @@ impl QueueStore for PgStore {
     async fn drop_idle(&self, idle_timeout: Duration, batch: u32) -> Result<u64, StoreError> {
         let n = self
             .read(|conn| {
-                crate::sql::sql_query(
+                crate::sql::sql_query(format!(
                     "UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = true \
                      WHERE id IN ( \
                         SELECT id FROM queue_tokens \
-                        WHERE status = 'WAITING' \
-                          AND last_polled_at <= now() - $1::float8 * interval '1 microsecond' \
-                        ORDER BY last_polled_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                )
-                .bind::<BigInt, _>(micros(idle_timeout))
+                        WHERE status = 'WAITING' AND last_polled_at <= {} \
+                        ORDER BY last_polled_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
+                    cutoff(idle_timeout)
+                ))
                 .bind::<BigInt, _>(i64::from(batch))
                 .execute(conn)
                 .boxed()
@@ -634,21 +718,30 @@ mod tests {
     /// The statements of a poll and of an admission tick, as `scripts/queue-plans.sh` explains
     /// them: name, the parameter types the code binds, and the SQL itself.
     fn planned() -> Vec<(&'static str, &'static str, String)> {
+        // The service's defaults, as the script assumes: idle timeout 300 s.
+        let policy = QueuePolicy::new(
+            100,
+            1000,
+            Duration::from_secs(1),
+            Duration::from_secs(600),
+            Duration::from_secs(300),
+        )
+        .expect("the defaults are valid");
         vec![
-            ("standing", "uuid, int8, int8", STANDING.to_owned()),
-            ("poll_touch", "uuid, int8", POLL_TOUCH.to_owned()),
+            ("standing", "uuid", standing_sql(policy, "t.id = $1")),
+            ("poll_batch", "uuid[], int8[]", poll_batch_sql(policy)),
             (
                 "admin_stats",
-                "int8, int8",
-                format!("{STATS} WHERE q.concert_id = $2"),
+                "int8",
+                format!("{} WHERE q.concert_id = $1", fill(STATS, policy, "")),
             ),
             ("admit_lock_timeout", "text", ADMIT_LOCK_TIMEOUT.to_owned()),
             ("admit_lock", "int8", ADMIT_LOCK.to_owned()),
             ("admit_line", "int8", ADMIT_LINE.to_owned()),
             (
                 "admit_pick",
-                "int8, int8, int8, int8, int8",
-                ADMIT_PICK.to_owned(),
+                "int8, int8, int8, int8",
+                fill(ADMIT_PICK, policy, ""),
             ),
             ("admit_advance", "int8, int8", ADMIT_ADVANCE.to_owned()),
             ("admit_record", "int8, int4", ADMIT_RECORD.to_owned()),

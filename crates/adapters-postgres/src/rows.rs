@@ -61,7 +61,7 @@ impl ConcertRow {
 }
 
 /// One seat with its availability now.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub(crate) struct SeatRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -88,7 +88,7 @@ impl SeatRow {
 }
 
 /// A schedule's header.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub(crate) struct ScheduleRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -126,7 +126,7 @@ impl ScheduleSummaryRow {
 }
 
 /// A queue token with its effective status, place in line and the concert's admission rate.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub(crate) struct TokenRow {
     #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
@@ -148,9 +148,6 @@ pub(crate) struct TokenRow {
     pub position: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub admitted_last_minute: i64,
-    /// True when a poll should refresh `last_polled_at` (WAITING and not refreshed lately).
-    #[diesel(sql_type = Bool)]
-    pub needs_touch: bool,
 }
 
 impl TokenRow {

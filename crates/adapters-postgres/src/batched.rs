@@ -1,0 +1,121 @@
+//! The store's coalesced reads (see `batch.rs` for how calls become batches): the queue gate's
+//! token read, the poll, a schedule's concert and a schedule's seats. Each is one statement per
+//! batch, `WHERE id = ANY($1)`, and answers every caller exactly what its own statement would
+//! have.
+
+use crate::batch::{BatchFn, Batcher};
+use crate::pool::Reader;
+use crate::rows::{ScheduleRow, SeatRow, TokenRow};
+use domain::QueuePolicy;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Most keys in one statement.
+const MAX_BATCH: usize = 256;
+
+/// A gate read: the token, and the policy its effective status is judged by.
+pub(crate) type TokenKey = (Uuid, QueuePolicy);
+
+/// A poll: the token, its caller (only the owner's poll keeps the place alive) and the policy.
+pub(crate) type PollKey = (Uuid, i64, QueuePolicy);
+
+/// A schedule's header and its seats with their availability.
+pub(crate) type ScheduleSeatRows = (ScheduleRow, Vec<SeatRow>);
+
+/// One batcher per coalesced read.
+pub(crate) struct Batches {
+    pub(crate) tokens: Batcher<TokenKey, Option<TokenRow>>,
+    pub(crate) polls: Batcher<PollKey, Option<TokenRow>>,
+    pub(crate) schedule_concerts: Batcher<i64, Option<i64>>,
+    pub(crate) schedule_seats: Batcher<i64, Option<ScheduleSeatRows>>,
+}
+
+impl Batches {
+    /// The batchers, each running at most `slots` statements at once on `reader`'s pool.
+    pub(crate) fn new(reader: &Reader, slots: usize) -> Self {
+        Self {
+            tokens: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<TokenKey, Option<TokenRow>> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(async move { crate::queue::tokens_batch(&reader, keys).await })
+                });
+                run
+            }),
+            polls: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<PollKey, Option<TokenRow>> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(async move { crate::queue::polls_batch(&reader, keys).await })
+                });
+                run
+            }),
+            schedule_concerts: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<i64, Option<i64>> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(async move {
+                        crate::catalogue::schedule_concerts_batch(&reader, keys).await
+                    })
+                });
+                run
+            }),
+            schedule_seats: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<i64, Option<ScheduleSeatRows>> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(
+                        async move { crate::catalogue::schedule_seats_batch(&reader, keys).await },
+                    )
+                });
+                run
+            }),
+        }
+    }
+}
+
+/// The distinct values of `keys` in first-seen order, and for each key the index of its value
+/// there: a batch asks the database once per distinct key.
+pub(crate) fn distinct<T: Clone + Eq + Hash>(keys: &[T]) -> (Vec<T>, Vec<usize>) {
+    let mut index = HashMap::with_capacity(keys.len());
+    let mut values = Vec::new();
+    let slots = keys
+        .iter()
+        .map(|k| {
+            *index.entry(k.clone()).or_insert_with(|| {
+                values.push(k.clone());
+                values.len() - 1
+            })
+        })
+        .collect();
+    (values, slots)
+}
+
+/// Splits a batch by policy (in practice a process has one, so this is one group): the indexes
+/// of the keys of each distinct policy.
+pub(crate) fn by_policy(
+    policies: impl IntoIterator<Item = QueuePolicy>,
+) -> Vec<(QueuePolicy, Vec<usize>)> {
+    let mut groups: Vec<(QueuePolicy, Vec<usize>)> = Vec::new();
+    for (i, policy) in policies.into_iter().enumerate() {
+        match groups.iter_mut().find(|(p, _)| *p == policy) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((policy, vec![i])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_keeps_first_seen_order_and_maps_each_key() {
+        let (values, slots) = distinct(&[7, 3, 7, 9, 3]);
+        assert_eq!(values, vec![7, 3, 9]);
+        assert_eq!(slots, vec![0, 1, 0, 2, 1]);
+    }
+}
