@@ -31,6 +31,7 @@ mod catalogue;
 mod errors;
 mod health;
 mod invariants;
+mod join;
 mod locks;
 mod migrations;
 mod pool;

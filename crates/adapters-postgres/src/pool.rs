@@ -25,7 +25,7 @@ fn batch_slots(pool_size: usize) -> usize {
 }
 
 /// How many times a transaction that hit a deadlock or serialization failure is re-run.
-const MAX_ATTEMPTS: u32 = 4;
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
 
 /// How to reach PostgreSQL and how long to wait for it.
 #[derive(Clone, PartialEq, Eq)]
@@ -121,6 +121,60 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    /// Runs `body` in one transaction (READ COMMITTED): commits on `Ok`, rolls back on `Err`.
+    /// A deadlock or serialization failure re-runs it (a fresh call of `body`) up to
+    /// `max_attempts` times; the whole thing, connection wait included, is bounded by the
+    /// operation timeout.
+    pub(crate) async fn tx<R, E, F>(&self, max_attempts: u32, body: F) -> Result<R, Fail<E>>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
+    {
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                match self.tx_once(&body).await {
+                    Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
+                        tracing::debug!(attempt, error = %e, "retrying transaction");
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    }
+                    other => return other,
+                }
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, attempts).await {
+            Ok(result) => result,
+            Err(_) => Err(Fail::Store(StoreError::Unavailable(
+                "database operation timed out".into(),
+            ))),
+        }
+    }
+
+    async fn tx_once<R, E, F>(&self, body: &F) -> Result<R, Fail<E>>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
+    {
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| Fail::Store(pool_error(e)))?;
+        let conn: &mut AsyncPgConnection = &mut conn;
+        AnsiTransactionManager::begin_transaction(conn).await?;
+        match body(conn).await {
+            Ok(value) => {
+                AnsiTransactionManager::commit_transaction(conn).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                    tracing::debug!(error = %rollback, "rollback failed; the connection is dropped");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Runs `body` on one pooled connection without a transaction (for single statements),
     /// bounded by the operation timeout; a pool or database failure becomes a [`StoreError`].
     pub(crate) async fn read<R, F>(&self, body: F) -> Result<R, StoreError>
@@ -246,49 +300,14 @@ impl PgStore {
         } else {
             1
         };
-        let attempts = async {
-            let mut attempt = 1;
-            loop {
-                match self.tx_once(&body).await {
-                    Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
-                        tracing::debug!(attempt, error = %e, "retrying transaction");
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-                    }
-                    other => return other,
-                }
-            }
-        };
-        match tokio::time::timeout(self.operation_timeout, attempts).await {
-            Ok(result) => result,
-            Err(_) => Err(Fail::Store(StoreError::Unavailable(
-                "database operation timed out".into(),
-            ))),
-        }
+        self.reader().tx(max_attempts, body).await
     }
 
-    async fn tx_once<R, E, F>(&self, body: &F) -> Result<R, Fail<E>>
-    where
-        F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
-    {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Fail::Store(pool_error(e)))?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        AnsiTransactionManager::begin_transaction(conn).await?;
-        match body(conn).await {
-            Ok(value) => {
-                AnsiTransactionManager::commit_transaction(conn).await?;
-                Ok(value)
-            }
-            Err(e) => {
-                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
-                    tracing::debug!(error = %rollback, "rollback failed; the connection is dropped");
-                }
-                Err(e)
-            }
+    /// The store's statement runner, without its guards.
+    fn reader(&self) -> Reader {
+        Reader {
+            pool: self.pool.clone(),
+            operation_timeout: self.operation_timeout,
         }
     }
 
@@ -298,12 +317,7 @@ impl PgStore {
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
     {
-        Reader {
-            pool: self.pool.clone(),
-            operation_timeout: self.operation_timeout,
-        }
-        .read(body)
-        .await
+        self.reader().read(body).await
     }
 }
 

@@ -34,9 +34,8 @@
 
 use crate::batched::{by_policy, distinct, PollKey, TokenKey};
 use crate::errors::{db_error, is_lock_timeout, Fail};
-use crate::locks;
 use crate::pool::{PgStore, Reader};
-use crate::rows::{micros, Int8, StatsRow, TokenRow, UuidValue};
+use crate::rows::{micros, Int8, StatsRow, TokenRow};
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid};
 use diesel::OptionalExtension;
@@ -45,7 +44,7 @@ use domain::ports::{Joined, QueueStore};
 use domain::{
     AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError, QueuePolicy,
     QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    QueueTokenStatus, StoreError, UserId,
+    StoreError, UserId,
 };
 use futures::FutureExt;
 use std::collections::HashMap;
@@ -71,7 +70,7 @@ fn cutoff(ago: Duration) -> String {
 
 /// Fills a statement template's `{idle}` (the idle cutoff), `{touch}` (the touch cutoff) and
 /// `{filter}` (which tokens) placeholders.
-fn fill(template: &str, policy: QueuePolicy, filter: &str) -> String {
+pub(crate) fn fill(template: &str, policy: QueuePolicy, filter: &str) -> String {
     template
         .replace("{idle}", &cutoff(policy.idle_timeout()))
         .replace("{touch}", &cutoff(touch_after(policy)))
@@ -79,7 +78,7 @@ fn fill(template: &str, policy: QueuePolicy, filter: &str) -> String {
 }
 
 /// A token's effective status by the database's clock (the lateral `e.status`).
-const EFFECTIVE_STATUS: &str = "\
+pub(crate) const EFFECTIVE_STATUS: &str = "\
     CASE \
         WHEN t.status = 'ACTIVE' AND t.active_until <= now() THEN 'EXPIRED' \
         WHEN t.status = 'WAITING' \
@@ -132,7 +131,7 @@ const POLL_BATCH: &str = "\
     {standing}";
 
 /// The standing statement for `filter` (`t.id = $1`, `t.id = ANY($1)`).
-fn standing_sql(policy: QueuePolicy, filter: &str) -> String {
+pub(crate) fn standing_sql(policy: QueuePolicy, filter: &str) -> String {
     fill(
         &STANDING.replace("{status}", EFFECTIVE_STATUS),
         policy,
@@ -176,29 +175,6 @@ const STATS: &str = "\
             AS admitted_last_minute \
     FROM concert_queues q";
 
-async fn standing_row(
-    conn: &mut AsyncPgConnection,
-    token_id: Uuid,
-    policy: QueuePolicy,
-) -> diesel::QueryResult<Option<TokenRow>> {
-    crate::sql::sql_query(standing_sql(policy, "t.id = $1"))
-        .bind::<SqlUuid, _>(token_id)
-        .get_result(conn)
-        .await
-        .optional()
-}
-
-async fn standing_of<E>(
-    conn: &mut AsyncPgConnection,
-    token_id: Uuid,
-    policy: QueuePolicy,
-) -> Result<QueueStanding, Fail<E>> {
-    let row = standing_row(conn, token_id, policy)
-        .await?
-        .ok_or_else(|| Fail::Store(StoreError::Internal("queue token vanished".into())))?;
-    row.standing().map_err(Fail::Store)
-}
-
 async fn stats_of(
     conn: &mut AsyncPgConnection,
     concert_id: Option<ConcertId>,
@@ -224,78 +200,6 @@ async fn stats_of(
 const EXPIRE_TOKEN: &str = "\
     UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = (status = 'WAITING') \
     WHERE id = $1 AND status IN ('WAITING', 'ACTIVE')";
-
-/// What a join transaction did.
-enum JoinOutcome {
-    /// The user already had a live token: it, with its standing.
-    Existing(Joined),
-    /// It issued the new token; its standing is read after commit, so that the concert's counter
-    /// row (which serialises the joins to one concert) is locked only for the insert and commit.
-    Issued,
-}
-
-async fn join_tx(
-    conn: &mut AsyncPgConnection,
-    user_id: UserId,
-    concert_id: ConcertId,
-    token_id: QueueTokenId,
-    policy: QueuePolicy,
-) -> Result<JoinOutcome, Fail<JoinQueueError>> {
-    // One join at a time per (user, concert): the live-token check and the insert cannot race.
-    crate::sql::sql_query(
-        "SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))",
-    )
-    .bind::<Integer, _>(locks::JOIN)
-    .bind::<BigInt, _>(user_id.get())
-    .bind::<BigInt, _>(concert_id.get())
-    .execute(conn)
-    .await?;
-    let existing: Option<UuidValue> = crate::sql::sql_query(
-        "SELECT id AS value FROM queue_tokens \
-         WHERE user_id = $1 AND concert_id = $2 AND status IN ('WAITING', 'ACTIVE') FOR UPDATE",
-    )
-    .bind::<BigInt, _>(user_id.get())
-    .bind::<BigInt, _>(concert_id.get())
-    .get_result(conn)
-    .await
-    .optional()?;
-    if let Some(existing) = existing {
-        let standing = standing_of(conn, existing.value, policy).await?;
-        if standing.token.status != QueueTokenStatus::Expired {
-            return Ok(JoinOutcome::Existing(Joined {
-                standing,
-                created: false,
-            }));
-        }
-        // Live in storage but expired by the clock: retire it so the new one can take its place.
-        crate::sql::sql_query(EXPIRE_TOKEN)
-            .bind::<SqlUuid, _>(existing.value)
-            .execute(conn)
-            .await?;
-    }
-    let seq: Option<Int8> = crate::sql::sql_query(
-        "UPDATE concert_queues SET next_seq = next_seq + 1 WHERE concert_id = $1 \
-         RETURNING next_seq AS value",
-    )
-    .bind::<BigInt, _>(concert_id.get())
-    .get_result(conn)
-    .await
-    .optional()?;
-    let Some(seq) = seq else {
-        return Err(Fail::Biz(JoinQueueError::ConcertNotFound));
-    };
-    crate::sql::sql_query(
-        "INSERT INTO queue_tokens (id, user_id, concert_id, seq, status) \
-         VALUES ($1, $2, $3, $4, 'WAITING')",
-    )
-    .bind::<SqlUuid, _>(token_id.get())
-    .bind::<BigInt, _>(user_id.get())
-    .bind::<BigInt, _>(concert_id.get())
-    .bind::<BigInt, _>(seq.value)
-    .execute(conn)
-    .await?;
-    Ok(JoinOutcome::Issued)
-}
 
 /// How long an admission tick waits for another instance's tick of the same concert before
 /// skipping that concert (milliseconds, as `lock_timeout` takes it).
@@ -426,7 +330,7 @@ async fn admit_concert(
 }
 
 /// Rows of `sql` (one `$1` uuid array, an optional `$2` bigint array) keyed by token id.
-async fn token_rows(
+pub(crate) async fn token_rows(
     reader: &Reader,
     sql: String,
     ids: Vec<Uuid>,
@@ -504,23 +408,15 @@ impl QueueStore for PgStore {
         token_id: QueueTokenId,
         policy: QueuePolicy,
     ) -> Result<Joined, JoinQueueError> {
-        let outcome = self
-            .tx(|conn| join_tx(conn, user_id, concert_id, token_id, policy).boxed())
-            .await
-            .map_err(Fail::into_error)?;
-        match outcome {
-            JoinOutcome::Existing(joined) => Ok(joined),
-            JoinOutcome::Issued => {
-                let row = self
-                    .read(|conn| standing_row(conn, token_id.get(), policy).boxed())
-                    .await?
-                    .ok_or_else(|| StoreError::Internal("queue token vanished".into()))?;
-                Ok(Joined {
-                    standing: row.standing()?,
-                    created: true,
-                })
-            }
-        }
+        let (row, created) = self
+            .batches
+            .joins
+            .call((user_id.get(), concert_id.get(), token_id.get(), policy))
+            .await??;
+        Ok(Joined {
+            standing: row.standing()?,
+            created,
+        })
     }
 
     async fn poll(

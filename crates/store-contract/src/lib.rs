@@ -110,6 +110,7 @@ macro_rules! store_contract_tests {
             join_returns_the_live_token,
             one_live_token_per_user_and_concert,
             concurrent_joins_issue_one_token,
+            a_join_storm_numbers_the_line_without_gaps,
             join_unknown_concert_is_not_found,
             admission_is_fifo_and_never_exceeds_max_active,
             admission_respects_the_batch,

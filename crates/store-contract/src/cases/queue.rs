@@ -123,6 +123,81 @@ pub async fn concurrent_joins_issue_one_token(s: StoreUnderTest) {
     assert_eq!(s.queue.stats(c, p).await.expect("stats").waiting, 1);
 }
 
+/// A storm of concurrent joins, every one a different user (plus repeats of one user and joins
+/// of a missing concert mixed in), numbers the line without gaps or repeats: the places are
+/// exactly 1..=n in issue order.
+pub async fn a_join_storm_numbers_the_line_without_gaps(s: StoreUnderTest) {
+    // Arrange
+    let p = roomy_queue();
+    let c = concert(&s, "Storm").await;
+    let missing = ConcertId::new(9_000_000_001).expect("id");
+    let n = 150_i64;
+
+    // Act
+    let mut tasks = Vec::new();
+    for k in 0..n + 20 {
+        let queue = s.queue.clone();
+        tasks.push(tokio::spawn(async move {
+            let (who, where_) = match k {
+                k if k < n => (user(1000 + k), c),
+                k if k < n + 10 => (user(5), c),
+                _ => (user(2000 + k), missing),
+            };
+            (k, queue.join(who, where_, token_id(), p).await)
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+
+    // Assert
+    let mut seqs = Vec::new();
+    let mut positions = Vec::new();
+    let mut repeat_created = 0;
+    for (k, answer) in answers {
+        if k >= n + 10 {
+            assert_eq!(answer.err(), Some(JoinQueueError::ConcertNotFound));
+            continue;
+        }
+        let joined = answer.expect("join");
+        if k >= n {
+            repeat_created += usize::from(joined.created);
+            continue;
+        }
+        assert!(joined.created, "join {k} is a new user");
+        let standing = s
+            .queue
+            .poll(joined.standing.token.id, user(1000 + k), p)
+            .await
+            .expect("poll");
+        seqs.push(standing.token.seq);
+        positions.push((standing.token.seq, standing.position.expect("waiting")));
+    }
+    assert_eq!(repeat_created, 1, "one of the repeated user's joins issues");
+    let waiting = s.queue.stats(c, p).await.expect("stats").waiting;
+    assert_eq!(waiting, u64::try_from(n + 1).expect("small"));
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(
+        seqs.len(),
+        usize::try_from(n).expect("small"),
+        "no seq repeats"
+    );
+    assert!(
+        seqs.last().expect("some") - seqs[0] <= n,
+        "no gaps beyond the repeated user's token"
+    );
+    positions.sort_unstable();
+    let places: Vec<u64> = positions.iter().map(|&(_, place)| place).collect();
+    let mut sorted = places.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), places.len(), "no two tokens share a place");
+    assert_eq!(places, sorted, "places follow issue order");
+    assert!(*places.last().expect("some") <= u64::try_from(n + 1).expect("small"));
+}
+
 /// Joining an unknown concert fails.
 pub async fn join_unknown_concert_is_not_found(s: StoreUnderTest) {
     let missing = ConcertId::new(9_000_000_000).expect("id");

@@ -1,0 +1,231 @@
+//! Queue joins, coalesced: the joins waiting at one moment become one transaction.
+//!
+//! A ticket drop is a storm of joins, each a different user. One transaction per join paid a
+//! BEGIN, an advisory lock, a lookup, a counter update, an insert and a COMMIT each (a round
+//! trip apiece) and serialised every join to a concert on that concert's counter row until its
+//! commit. A batch does the same steps once for all its joins:
+//!
+//! 1. advisory locks on every (user, concert) of the batch, in one sorted order (two batches
+//!    never wait on each other in a cycle; a single join elsewhere takes the same lock);
+//! 2. retires the users' tokens that are live in storage but expired by the database's clock;
+//! 3. finds the users' live tokens: those joins answer 200 with the token they already hold;
+//! 4. takes a block of consecutive `seq` numbers per concert from its counter row (one update
+//!    per concert, in concert order), in the order the joins arrived;
+//! 5. inserts the new tokens, commits, and reads every answer's standing in one statement.
+//!
+//! Every join of the batch gets exactly the answer it would have got alone at that moment: the
+//! line's order is the batch's arrival order, and the unique index `queue_tokens_one_live`
+//! still backs the one-live-token rule.
+
+use crate::batched::{by_policy, distinct};
+use crate::errors::Fail;
+use crate::locks;
+use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
+use crate::queue::{fill, standing_sql, token_rows, EFFECTIVE_STATUS};
+use crate::rows::TokenRow;
+use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use domain::{JoinQueueError, QueuePolicy, StoreError};
+use futures::FutureExt;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// A join: the user, the concert, the id a new token would get, and the policy.
+pub(crate) type JoinKey = (i64, i64, Uuid, QueuePolicy);
+
+/// A join's answer: the live token's standing row, and whether this join issued it.
+pub(crate) type JoinAnswer = Result<(TokenRow, bool), JoinQueueError>;
+
+/// What the transaction found for one distinct (user, concert).
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    NoSuchConcert,
+    Existing(Uuid),
+    Issued(Uuid),
+}
+
+/// Step 1: `$1` users, `$2` concerts, `$3` the lock class.
+const LOCK_PAIRS: &str = "\
+    SELECT pg_advisory_xact_lock($3, h) FROM ( \
+        SELECT DISTINCT hashtext(k.u::text || ':' || k.c::text) AS h \
+        FROM unnest($1::bigint[], $2::bigint[]) AS k(u, c) ORDER BY 1) s";
+
+/// Step 2 (template): `$1` users, `$2` concerts. `departed_waiting` records that a token left
+/// the line while waiting (positions behind it count that).
+const RETIRE_EXPIRED: &str = "\
+    UPDATE queue_tokens t SET status = 'EXPIRED', departed_waiting = (t.status = 'WAITING') \
+    FROM unnest($1::bigint[], $2::bigint[]) AS k(u, c), concert_queues q \
+    WHERE t.user_id = k.u AND t.concert_id = k.c AND q.concert_id = t.concert_id \
+      AND t.status IN ('WAITING', 'ACTIVE') AND ({status}) = 'EXPIRED'";
+
+/// Step 3: `$1` users, `$2` concerts.
+const LIVE_TOKENS: &str = "\
+    SELECT t.id, t.user_id, t.concert_id FROM queue_tokens t \
+    JOIN unnest($1::bigint[], $2::bigint[]) AS k(u, c) \
+      ON t.user_id = k.u AND t.concert_id = k.c \
+    WHERE t.status IN ('WAITING', 'ACTIVE')";
+
+/// Step 4: `$1` concert, `$2` how many numbers; the last number of the block.
+const TAKE_SEQS: &str = "\
+    UPDATE concert_queues SET next_seq = next_seq + $2 WHERE concert_id = $1 \
+    RETURNING next_seq AS value";
+
+/// Step 5: `$1` ids, `$2` users, `$3` concerts, `$4` seqs.
+const INSERT_TOKENS: &str = "\
+    INSERT INTO queue_tokens (id, user_id, concert_id, seq, status) \
+    SELECT id, u, c, seq, 'WAITING' FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) \
+        AS k(id, u, c, seq)";
+
+#[derive(QueryableByName)]
+struct Live {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = BigInt)]
+    concert_id: i64,
+}
+
+/// The joins of one batch: one transaction and one standing read per policy (in practice one).
+pub(crate) async fn joins_batch(
+    reader: &Reader,
+    keys: Vec<JoinKey>,
+) -> Result<Vec<JoinAnswer>, StoreError> {
+    let mut answers: Vec<JoinAnswer> = vec![
+        Err(JoinQueueError::Store(StoreError::Internal(
+            "join left unanswered".into()
+        )));
+        keys.len()
+    ];
+    for (policy, members) in by_policy(keys.iter().map(|k| k.3)) {
+        let pairs: Vec<(i64, i64)> = members.iter().map(|&i| (keys[i].0, keys[i].1)).collect();
+        let (distinct_pairs, slots) = distinct(&pairs);
+        // Each distinct pair's new id: its first join's.
+        let mut new_ids = vec![Uuid::nil(); distinct_pairs.len()];
+        for (j, &slot) in slots.iter().enumerate().rev() {
+            new_ids[slot] = keys[members[j]].2;
+        }
+        let outcomes = reader
+            .tx(MAX_ATTEMPTS, |conn| {
+                join_tx(conn, distinct_pairs.clone(), new_ids.clone(), policy).boxed()
+            })
+            .await
+            .map_err(|e: Fail<StoreError>| e.into_error())?;
+        let ids: Vec<Uuid> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Existing(id) | Outcome::Issued(id) => Some(*id),
+                Outcome::NoSuchConcert => None,
+            })
+            .collect();
+        let rows = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            token_rows(reader, standing_sql(policy, "t.id = ANY($1)"), ids, None).await?
+        };
+        let mut issued_answered = vec![false; distinct_pairs.len()];
+        for (j, &i) in members.iter().enumerate() {
+            let slot = slots[j];
+            answers[i] = match outcomes[slot] {
+                Outcome::NoSuchConcert => Err(JoinQueueError::ConcertNotFound),
+                Outcome::Existing(id) | Outcome::Issued(id) => {
+                    let created = matches!(outcomes[slot], Outcome::Issued(_))
+                        && !std::mem::replace(&mut issued_answered[slot], true);
+                    rows.get(&id)
+                        .cloned()
+                        .map(|row| (row, created))
+                        .ok_or_else(|| StoreError::Internal("queue token vanished".into()).into())
+                }
+            };
+        }
+    }
+    Ok(answers)
+}
+
+/// Steps 1-5 for distinct (user, concert) pairs and their would-be new ids.
+fn join_tx(
+    conn: &mut AsyncPgConnection,
+    pairs: Vec<(i64, i64)>,
+    new_ids: Vec<Uuid>,
+    policy: QueuePolicy,
+) -> TxFuture<'_, Vec<Outcome>, StoreError> {
+    Box::pin(async move {
+        let (users, concerts): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();
+        crate::sql::sql_query(LOCK_PAIRS)
+            .bind::<Array<BigInt>, _>(users.clone())
+            .bind::<Array<BigInt>, _>(concerts.clone())
+            .bind::<Integer, _>(locks::JOIN)
+            .execute(conn)
+            .await?;
+        crate::sql::sql_query(fill(
+            &RETIRE_EXPIRED.replace("{status}", EFFECTIVE_STATUS),
+            policy,
+            "",
+        ))
+        .bind::<Array<BigInt>, _>(users.clone())
+        .bind::<Array<BigInt>, _>(concerts.clone())
+        .execute(conn)
+        .await?;
+        let live: Vec<Live> = crate::sql::sql_query(LIVE_TOKENS)
+            .bind::<Array<BigInt>, _>(users)
+            .bind::<Array<BigInt>, _>(concerts)
+            .load(conn)
+            .await?;
+        let live: HashMap<(i64, i64), Uuid> = live
+            .into_iter()
+            .map(|l| ((l.user_id, l.concert_id), l.id))
+            .collect();
+        let mut outcomes: Vec<Option<Outcome>> = pairs
+            .iter()
+            .map(|pair| live.get(pair).map(|&id| Outcome::Existing(id)))
+            .collect();
+        // New tokens, per concert in concert order, numbered in arrival order.
+        let mut wanted: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+        for (p, pair) in pairs.iter().enumerate() {
+            if outcomes[p].is_none() {
+                wanted.entry(pair.1).or_default().push(p);
+            }
+        }
+        let mut insert: (Vec<Uuid>, Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
+        for (concert, waiting) in wanted {
+            let n = i64::try_from(waiting.len()).unwrap_or(i64::MAX);
+            let last: Option<crate::rows::Int8> = crate::sql::sql_query(TAKE_SEQS)
+                .bind::<BigInt, _>(concert)
+                .bind::<BigInt, _>(n)
+                .get_result(conn)
+                .await
+                .map(Some)
+                .or_else(|e| match e {
+                    diesel::result::Error::NotFound => Ok(None),
+                    e => Err(e),
+                })?;
+            for (k, &p) in waiting.iter().enumerate() {
+                outcomes[p] = Some(match &last {
+                    None => Outcome::NoSuchConcert,
+                    Some(last) => {
+                        let seq = last.value - n + 1 + i64::try_from(k).unwrap_or(0);
+                        insert.0.push(new_ids[p]);
+                        insert.1.push(pairs[p].0);
+                        insert.2.push(concert);
+                        insert.3.push(seq);
+                        Outcome::Issued(new_ids[p])
+                    }
+                });
+            }
+        }
+        if !insert.0.is_empty() {
+            crate::sql::sql_query(INSERT_TOKENS)
+                .bind::<Array<SqlUuid>, _>(insert.0)
+                .bind::<Array<BigInt>, _>(insert.1)
+                .bind::<Array<BigInt>, _>(insert.2)
+                .bind::<Array<BigInt>, _>(insert.3)
+                .execute(conn)
+                .await?;
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::NoSuchConcert))
+            .collect())
+    })
+}
