@@ -1,10 +1,11 @@
 //! The store's coalesced reads (see `batch.rs` for how calls become batches): the queue gate's
-//! token read, the poll, the join (a write: see `join.rs`), a schedule's concert and a
-//! schedule's seats. Each is one statement per
+//! token read, the poll, the join and the hold (writes: see `join.rs` and `hold_batch.rs`), a
+//! schedule's concert and a schedule's seats. Each is one statement per
 //! batch, `WHERE id = ANY($1)`, and answers every caller exactly what its own statement would
 //! have.
 
 use crate::batch::{BatchFn, Batcher};
+use crate::hold_batch::{HoldAnswer, HoldKey};
 use crate::join::{JoinAnswer, JoinKey};
 use crate::pool::Reader;
 use crate::rows::{ScheduleRow, SeatRow, TokenRow};
@@ -31,6 +32,7 @@ pub(crate) struct Batches {
     pub(crate) tokens: Batcher<TokenKey, Option<TokenRow>>,
     pub(crate) polls: Batcher<PollKey, Option<TokenRow>>,
     pub(crate) joins: Batcher<JoinKey, JoinAnswer>,
+    pub(crate) holds: Batcher<HoldKey, HoldAnswer>,
     pub(crate) schedule_concerts: Batcher<i64, Option<i64>>,
     pub(crate) schedule_seats: Batcher<i64, Option<ScheduleSeatRows>>,
 }
@@ -60,6 +62,14 @@ impl Batches {
                 let run: BatchFn<JoinKey, JoinAnswer> = Arc::new(move |keys| {
                     let reader = reader.clone();
                     Box::pin(async move { crate::join::joins_batch(&reader, keys).await })
+                });
+                run
+            }),
+            holds: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<HoldKey, HoldAnswer> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(async move { crate::hold_batch::holds_batch(&reader, keys).await })
                 });
                 run
             }),

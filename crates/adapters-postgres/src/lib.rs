@@ -30,6 +30,7 @@ mod batched;
 mod catalogue;
 mod errors;
 mod health;
+mod hold_batch;
 mod invariants;
 mod join;
 mod locks;

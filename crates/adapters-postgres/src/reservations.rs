@@ -89,7 +89,7 @@ fn store<E: From<StoreError>>(e: Fail<StoreError>) -> Fail<E> {
 }
 
 /// Seats of `seats` that have a live line right now (sold, or held and unexpired).
-async fn taken_seats(
+pub(crate) async fn taken_seats(
     conn: &mut AsyncPgConnection,
     seats: &[i64],
 ) -> Result<Vec<SeatId>, Fail<HoldSeatsError>> {
@@ -131,7 +131,7 @@ async fn lock_seats(
         .await
 }
 
-async fn hold_tx(
+pub(crate) async fn hold_tx(
     conn: &mut AsyncPgConnection,
     hold: &NewHold,
     policy: HoldPolicy,
@@ -169,10 +169,6 @@ async fn hold_tx(
             None => Fail::Store(StoreError::Internal("seat lock count mismatch".into())),
         });
     }
-    // Holds on these seats whose time ran out give their seats up now: lock those reservations
-    // (in id order, as the expiry sweep and cancel lock a reservation before its lines), then
-    // release just their lines on these seats. The sweep marks the reservations EXPIRED later;
-    // until then they already read as EXPIRED.
     if guards.on(Guard::SeatAvailability) {
         release_lapsed_and_check(conn, &seats).await?;
     }
@@ -184,6 +180,22 @@ async fn release_lapsed_and_check(
     conn: &mut AsyncPgConnection,
     seats: &[i64],
 ) -> Result<(), Fail<HoldSeatsError>> {
+    release_lapsed(conn, seats).await?;
+    let taken = taken_seats(conn, seats).await?;
+    if !taken.is_empty() {
+        return Err(Fail::Biz(HoldSeatsError::SeatUnavailable { seats: taken }));
+    }
+    Ok(())
+}
+
+/// Holds on `seats` whose time ran out give those seats up now: locks those reservations (in id
+/// order, as the expiry sweep and cancel lock a reservation before its lines), then releases
+/// just their lines on these seats. The sweep marks the reservations EXPIRED later; until then
+/// they already read as EXPIRED.
+pub(crate) async fn release_lapsed(
+    conn: &mut AsyncPgConnection,
+    seats: &[i64],
+) -> diesel::QueryResult<()> {
     let lapsed: Vec<UuidValue> = crate::sql::sql_query(
         "SELECT r.id AS value FROM reservations r \
          WHERE r.status = 'HELD' AND r.held_until <= now() AND r.id IN ( \
@@ -204,10 +216,6 @@ async fn release_lapsed_and_check(
         .bind::<Array<SqlUuid>, _>(&lapsed)
         .execute(conn)
         .await?;
-    }
-    let taken = taken_seats(conn, seats).await?;
-    if !taken.is_empty() {
-        return Err(Fail::Biz(HoldSeatsError::SeatUnavailable { seats: taken }));
     }
     Ok(())
 }
@@ -277,6 +285,11 @@ async fn insert_hold(
 impl ReservationStore for PgStore {
     async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError> {
         let guards = self.guards;
+        if guards.on(Guard::LockOrder) {
+            // Coalesced with the other holds waiting now (see `hold_batch.rs`).
+            return self.batches.holds.call((hold, policy, guards)).await?;
+        }
+        // A test's negative control for lock order: one transaction per hold.
         self.tx(|conn| {
             let hold = hold.clone();
             Box::pin(async move { hold_tx(conn, &hold, policy, guards).await })

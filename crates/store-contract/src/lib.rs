@@ -126,6 +126,7 @@ macro_rules! store_contract_tests {
             hold_needs_an_open_schedule_and_its_seats,
             hold_limit_counts_every_live_hold,
             concurrent_holds_of_one_seat_yield_one,
+            concurrent_overlapping_holds_never_share_a_seat,
             expired_hold_is_expired_everywhere_without_a_sweep,
             expire_holds_is_bounded_by_batch,
             cancel_frees_seats_once,

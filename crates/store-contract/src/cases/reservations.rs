@@ -178,6 +178,95 @@ pub async fn concurrent_holds_of_one_seat_yield_one(s: StoreUnderTest) {
     assert!(!is_available(&s, sch.schedule_id, seat).await);
 }
 
+/// Concurrent overlapping multi-seat holds never share a seat: every refusal names only seats of
+/// its own request that a granted hold has; and one user's concurrent holds stop at the cap.
+pub async fn concurrent_overlapping_holds_never_share_a_seat(s: StoreUnderTest) {
+    // Arrange
+    let c = concert(&s, "Overlaps").await;
+    let sch = schedule(&s, c, 12, 1000).await;
+    let ids = seat_ids(&sch);
+    let capped = hold_policy(Duration::from_secs(600), 4, 3);
+
+    // Act: 120 users each ask for two neighbouring seats (pairs overlap: k, k+1); user 999 asks
+    // for 8 single seats of another schedule at once with a cap of 3.
+    let other = schedule(&s, c, 8, 1000).await;
+    let mut tasks = Vec::new();
+    for u in 0..120_usize {
+        let store = s.reservations.clone();
+        let k = u % (ids.len() - 1);
+        let hold = new_hold(
+            user(1 + i64::try_from(u).expect("small")),
+            &sch,
+            &ids[k..k + 2],
+        );
+        tasks.push(tokio::spawn(async move {
+            (
+                hold.seats.ids().to_vec(),
+                store.hold(hold, default_holds()).await,
+            )
+        }));
+    }
+    for seat in seat_ids(&other) {
+        let store = s.reservations.clone();
+        let hold = new_hold(user(999), &other, &[seat]);
+        tasks.push(tokio::spawn(async move {
+            (hold.seats.ids().to_vec(), store.hold(hold, capped).await)
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+
+    // Assert
+    let (pairs, capped_answers) = answers.split_at(120);
+    let mut owner = std::collections::HashMap::new();
+    for (_, answer) in pairs {
+        if let Ok(r) = answer {
+            for seat in &r.seats {
+                assert!(
+                    owner.insert(seat.seat_id, r.id).is_none(),
+                    "seat {} held twice",
+                    seat.seat_id
+                );
+            }
+            assert_eq!(r.seats.len(), 2);
+        }
+    }
+    assert!(!owner.is_empty());
+    for (asked, answer) in pairs {
+        if let Err(e) = answer {
+            let HoldSeatsError::SeatUnavailable { seats } = e else {
+                panic!("unexpected refusal {e:?}");
+            };
+            assert!(!seats.is_empty());
+            for seat in seats {
+                assert!(asked.contains(seat), "refusal names a seat not asked for");
+                assert!(
+                    owner.contains_key(seat),
+                    "seat {seat} refused but nobody holds it"
+                );
+            }
+        }
+    }
+    let granted = capped_answers.iter().filter(|(_, a)| a.is_ok()).count();
+    assert_eq!(granted, 3, "the cap of 3 seats held at once");
+    for (_, answer) in capped_answers {
+        if let Err(e) = answer {
+            assert!(
+                matches!(
+                    e,
+                    HoldSeatsError::HoldLimitExceeded {
+                        would_hold: 4,
+                        limit: 3
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+    }
+}
+
 /// A hold past `held_until` is EXPIRED for every purpose before any sweep.
 pub async fn expired_hold_is_expired_everywhere_without_a_sweep(s: StoreUnderTest) {
     let q = roomy_queue();
