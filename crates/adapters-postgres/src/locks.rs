@@ -3,8 +3,9 @@
 
 /// Serialises joins of one user to one concert's queue.
 pub(crate) const JOIN: i32 = 1;
-/// One in-flight request per (user, idempotency key); taken with `pg_try_advisory_xact_lock`.
-pub(crate) const IDEMPOTENCY: i32 = 2;
+// Namespace 2: one in-flight request per (user, idempotency key). Taken only inside the SQL
+// function `claim_idempotency_key` (migration `2025-01-03-000000_money_functions`), which spells
+// the number itself.
 /// Serialises one user's holds, so the per-user seat cap is race-free.
 pub(crate) const USER_HOLDS: i32 = 3;
 /// Session lock held while migrations run (single-bigint key space; concert ids are positive).

@@ -303,6 +303,47 @@ impl PgStore {
         self.reader().tx(max_attempts, body).await
     }
 
+    /// Runs one statement that is a whole transaction by itself (a function call in autocommit),
+    /// re-running it after a deadlock or serialization failure as [`PgStore::tx`] does.
+    pub(crate) async fn call<R, F>(&self, body: F) -> Result<R, StoreError>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
+    {
+        let max_attempts = if self.guards.on(Guard::LockOrder) {
+            MAX_ATTEMPTS
+        } else {
+            1
+        };
+        let reader = self.reader();
+        let mut attempt = 1;
+        loop {
+            let once = async {
+                let mut conn = reader
+                    .pool
+                    .get()
+                    .await
+                    .map_err(|e| Fail::Store(pool_error(e)))?;
+                body(&mut conn).await.map_err(Fail::<StoreError>::Db)
+            };
+            let result = match tokio::time::timeout(self.operation_timeout, once).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(StoreError::Unavailable(
+                        "database operation timed out".into(),
+                    ))
+                }
+            };
+            match result {
+                Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
+                    tracing::debug!(attempt, error = %e, "retrying call");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                }
+                other => return other.map_err(Fail::into_error),
+            }
+        }
+    }
+
     /// The store's statement runner, without its guards.
     fn reader(&self) -> Reader {
         Reader {
