@@ -1,6 +1,6 @@
 //! The store's coalesced reads (see `batch.rs` for how calls become batches): the queue gate's
 //! token read, the poll, the join and the hold (writes: see `join.rs` and `hold_batch.rs`), a
-//! schedule's concert and a schedule's seats. Each is one statement per
+//! schedule's concert and seats, a reservation, an idempotency record. Each is one statement per
 //! batch, `WHERE id = ANY($1)`, and answers every caller exactly what its own statement would
 //! have.
 
@@ -8,8 +8,8 @@ use crate::batch::{BatchFn, Batcher};
 use crate::hold_batch::{HoldAnswer, HoldKey};
 use crate::join::{JoinAnswer, JoinKey};
 use crate::pool::Reader;
-use crate::rows::{ScheduleRow, SeatRow, TokenRow};
-use domain::QueuePolicy;
+use crate::rows::{IdempotencyRow, ScheduleRow, SeatRow, TokenRow};
+use domain::{QueuePolicy, Reservation};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -33,6 +33,8 @@ pub(crate) struct Batches {
     pub(crate) polls: Batcher<PollKey, Option<TokenRow>>,
     pub(crate) joins: Batcher<JoinKey, JoinAnswer>,
     pub(crate) holds: Batcher<HoldKey, HoldAnswer>,
+    pub(crate) reservations: Batcher<(i64, Uuid), Option<Reservation>>,
+    pub(crate) idempotency_records: Batcher<(i64, String), Option<IdempotencyRow>>,
     pub(crate) schedule_concerts: Batcher<i64, Option<i64>>,
     pub(crate) schedule_seats: Batcher<i64, Option<ScheduleSeatRows>>,
 }
@@ -70,6 +72,26 @@ impl Batches {
                 let run: BatchFn<HoldKey, HoldAnswer> = Arc::new(move |keys| {
                     let reader = reader.clone();
                     Box::pin(async move { crate::hold_batch::holds_batch(&reader, keys).await })
+                });
+                run
+            }),
+            reservations: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<(i64, Uuid), Option<Reservation>> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(
+                        async move { crate::reservations::reservations_batch(&reader, keys).await },
+                    )
+                });
+                run
+            }),
+            idempotency_records: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<(i64, String), Option<IdempotencyRow>> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(async move {
+                        crate::wallet::idempotency_records_batch(&reader, keys).await
+                    })
                 });
                 run
             }),

@@ -7,9 +7,10 @@
 //! the cap, and inserts the reservation and its lines. The partial unique index
 //! `reservation_seats_one_live` would catch any race this missed.
 
+use crate::batched::distinct;
 use crate::errors::{unique_violation, Fail};
 use crate::locks;
-use crate::pool::PgStore;
+use crate::pool::{PgStore, Reader};
 use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow, UuidValue};
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
@@ -79,6 +80,37 @@ pub(crate) async fn reservation_of(
             .load(conn)
             .await?;
     Ok(with_lines(conn, rows).await?.into_iter().next())
+}
+
+/// The reservations of one batch (headers, then lines: two statements on one connection; the
+/// lines of a reservation never change once written), each only for its own holder.
+pub(crate) async fn reservations_batch(
+    reader: &Reader,
+    keys: Vec<(i64, Uuid)>,
+) -> Result<Vec<Option<Reservation>>, StoreError> {
+    let (ids, _) = distinct(&keys.iter().map(|k| k.1).collect::<Vec<_>>());
+    let found = reader
+        .read(|conn| {
+            let ids = ids.clone();
+            Box::pin(async move {
+                let rows: Vec<ReservationRow> =
+                    crate::sql::sql_query(format!("{RESERVATION} WHERE r.id = ANY($1)"))
+                        .bind::<Array<SqlUuid>, _>(ids)
+                        .load(conn)
+                        .await?;
+                Ok(with_lines(conn, rows).await)
+            })
+        })
+        .await?
+        .map_err(|e| match e {
+            Fail::Db(e) => crate::errors::db_error(e),
+            Fail::Store(e) | Fail::Biz(e) => e,
+        })?;
+    let by_id: HashMap<Uuid, Reservation> = found.into_iter().map(|r| (r.id.get(), r)).collect();
+    Ok(keys
+        .iter()
+        .map(|(user, id)| by_id.get(id).filter(|r| r.user_id.get() == *user).cloned())
+        .collect())
 }
 
 fn store<E: From<StoreError>>(e: Fail<StoreError>) -> Fail<E> {
@@ -303,9 +335,10 @@ impl ReservationStore for PgStore {
         user_id: UserId,
         id: ReservationId,
     ) -> Result<Option<Reservation>, StoreError> {
-        self.tx(|conn| reservation_of(conn, user_id, id.get()).boxed())
+        self.batches
+            .reservations
+            .call((user_id.get(), id.get()))
             .await
-            .map_err(Fail::into_error)
     }
 
     async fn reservations(

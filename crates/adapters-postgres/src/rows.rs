@@ -318,7 +318,7 @@ impl LedgerRow {
 }
 
 /// What is stored under an idempotency key.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName)]
 pub(crate) struct IdempotencyRow {
     #[diesel(sql_type = Text)]
     pub fingerprint: String,

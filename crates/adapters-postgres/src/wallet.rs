@@ -16,13 +16,15 @@
 //! `ReservationNotFound` and access errors store nothing. Money moves only through conditional
 //! `UPDATE`s whose affected-row count decides, never a balance read into the application.
 
-use crate::errors::Fail;
-use crate::pool::PgStore;
+use crate::batched::distinct;
+use crate::pool::{PgStore, Reader};
 use crate::rows::{money, IdempotencyRow, Int8, LedgerRow};
 use async_trait::async_trait;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel::OptionalExtension;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel::{OptionalExtension, QueryableByName};
+use diesel_async::RunQueryDsl;
 use domain::guards::Guard;
 use domain::ports::{NewCharge, NewPayment, WalletStore};
 use domain::{
@@ -31,6 +33,7 @@ use domain::{
     StoreError, StoredOutcome, Timestamp, UserId, Wallet, WalletPolicy,
 };
 use futures::FutureExt;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// How long a request waits for another one running under the same key before answering
@@ -106,24 +109,43 @@ impl CallRow {
     }
 }
 
-async fn stored_record(
-    conn: &mut AsyncPgConnection,
-    user_id: UserId,
-    key: &str,
-) -> Result<Option<IdempotencyRecord>, Fail<StoreError>> {
-    let row: Option<IdempotencyRow> = crate::sql::sql_query(
-        "SELECT fingerprint, outcome, rejection, transaction_id, payment_id, reservation_id, \
-            amount, balance, occurred_at \
-         FROM idempotency_records WHERE user_id = $1 AND key = $2",
-    )
-    .bind::<BigInt, _>(user_id.get())
-    .bind::<Text, _>(key)
-    .get_result(conn)
-    .await
-    .optional()?;
-    row.map(IdempotencyRow::into_domain)
-        .transpose()
-        .map_err(Fail::Store)
+/// The idempotency records of one batch: one statement for every (user, key) asked for.
+pub(crate) async fn idempotency_records_batch(
+    reader: &Reader,
+    keys: Vec<(i64, String)>,
+) -> Result<Vec<Option<IdempotencyRow>>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Keyed {
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+        #[diesel(sql_type = Text)]
+        key: String,
+        #[diesel(embed)]
+        record: IdempotencyRow,
+    }
+    let (pairs, _) = distinct(&keys);
+    let (users, names): (Vec<i64>, Vec<String>) = pairs.into_iter().unzip();
+    let rows: Vec<Keyed> = reader
+        .read(|conn| {
+            crate::sql::sql_query(
+                "SELECT r.user_id, r.key, r.fingerprint, r.outcome, r.rejection, \
+                    r.transaction_id, r.payment_id, r.reservation_id, r.amount, r.balance, \
+                    r.occurred_at \
+                 FROM idempotency_records r \
+                 JOIN unnest($1::bigint[], $2::text[]) AS k(u, key) \
+                   ON r.user_id = k.u AND r.key = k.key",
+            )
+            .bind::<Array<BigInt>, _>(users.clone())
+            .bind::<Array<Text>, _>(names.clone())
+            .load(conn)
+            .boxed()
+        })
+        .await?;
+    let found: HashMap<(i64, String), IdempotencyRow> = rows
+        .into_iter()
+        .map(|r| ((r.user_id, r.key), r.record))
+        .collect();
+    Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
 }
 
 #[async_trait]
@@ -252,11 +274,11 @@ impl WalletStore for PgStore {
         user_id: UserId,
         key: IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.tx(|conn| {
-            let key = key.clone();
-            Box::pin(async move { stored_record(conn, user_id, key.as_str()).await })
-        })
-        .await
-        .map_err(Fail::into_error)
+        self.batches
+            .idempotency_records
+            .call((user_id.get(), key.as_str().to_owned()))
+            .await?
+            .map(IdempotencyRow::into_domain)
+            .transpose()
     }
 }
