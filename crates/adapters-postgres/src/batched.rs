@@ -1,5 +1,6 @@
 //! The store's coalesced reads (see `batch.rs` for how calls become batches): the queue gate's
-//! token read, the poll, the join and the hold (writes: see `join.rs` and `hold_batch.rs`), a
+//! token read, the poll, the join, the hold and the payment (writes: see `join.rs`,
+//! `hold_batch.rs` and `pay_batch.rs`), a
 //! schedule's concert and seats, a reservation, an idempotency record. Each is one statement per
 //! batch, `WHERE id = ANY($1)`, and answers every caller exactly what its own statement would
 //! have.
@@ -7,6 +8,7 @@
 use crate::batch::{BatchFn, Batcher};
 use crate::hold_batch::{HoldAnswer, HoldKey};
 use crate::join::{JoinAnswer, JoinKey};
+use crate::pay_batch::{PayAnswer, PayKey};
 use crate::pool::Reader;
 use crate::rows::{IdempotencyRow, ScheduleRow, SeatRow, TokenRow};
 use domain::{QueuePolicy, Reservation};
@@ -33,6 +35,7 @@ pub(crate) struct Batches {
     pub(crate) polls: Batcher<PollKey, Option<TokenRow>>,
     pub(crate) joins: Batcher<JoinKey, JoinAnswer>,
     pub(crate) holds: Batcher<HoldKey, HoldAnswer>,
+    pub(crate) payments: Batcher<PayKey, PayAnswer>,
     pub(crate) reservations: Batcher<(i64, Uuid), Option<Reservation>>,
     pub(crate) idempotency_records: Batcher<(i64, String), Option<IdempotencyRow>>,
     pub(crate) schedule_concerts: Batcher<i64, Option<i64>>,
@@ -72,6 +75,14 @@ impl Batches {
                 let run: BatchFn<HoldKey, HoldAnswer> = Arc::new(move |keys| {
                     let reader = reader.clone();
                     Box::pin(async move { crate::hold_batch::holds_batch(&reader, keys).await })
+                });
+                run
+            }),
+            payments: Batcher::new(slots, MAX_BATCH, {
+                let reader = reader.clone();
+                let run: BatchFn<PayKey, PayAnswer> = Arc::new(move |keys| {
+                    let reader = reader.clone();
+                    Box::pin(async move { crate::pay_batch::payments_batch(&reader, keys).await })
                 });
                 run
             }),

@@ -35,6 +35,7 @@ mod invariants;
 mod join;
 mod locks;
 mod migrations;
+mod pay_batch;
 mod pool;
 mod queue;
 mod reservations;

@@ -121,6 +121,43 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
+    /// Runs one statement that is a whole transaction by itself (a function call in autocommit),
+    /// re-running it after a deadlock or serialization failure, up to `max_attempts` times; the
+    /// whole thing is bounded by the operation timeout.
+    pub(crate) async fn call<R, F>(&self, max_attempts: u32, body: F) -> Result<R, StoreError>
+    where
+        F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
+    {
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                let result = async {
+                    let mut conn = self
+                        .pool
+                        .get()
+                        .await
+                        .map_err(|e| Fail::Store(pool_error(e)))?;
+                    body(&mut conn).await.map_err(Fail::<StoreError>::Db)
+                }
+                .await;
+                match result {
+                    Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
+                        tracing::debug!(attempt, error = %e, "retrying call");
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+                    }
+                    other => return other.map_err(Fail::into_error),
+                }
+            }
+        };
+        match tokio::time::timeout(self.operation_timeout, attempts).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(
+                "database operation timed out".into(),
+            )),
+        }
+    }
+
     /// Runs `body` in one transaction (READ COMMITTED): commits on `Ok`, rolls back on `Err`.
     /// A deadlock or serialization failure re-runs it (a fresh call of `body`) up to
     /// `max_attempts` times; the whole thing, connection wait included, is bounded by the
@@ -314,34 +351,7 @@ impl PgStore {
         } else {
             1
         };
-        let reader = self.reader();
-        let mut attempt = 1;
-        loop {
-            let once = async {
-                let mut conn = reader
-                    .pool
-                    .get()
-                    .await
-                    .map_err(|e| Fail::Store(pool_error(e)))?;
-                body(&mut conn).await.map_err(Fail::<StoreError>::Db)
-            };
-            let result = match tokio::time::timeout(self.operation_timeout, once).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(StoreError::Unavailable(
-                        "database operation timed out".into(),
-                    ))
-                }
-            };
-            match result {
-                Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
-                    tracing::debug!(attempt, error = %e, "retrying call");
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-                }
-                other => return other.map_err(Fail::into_error),
-            }
-        }
+        self.reader().call(max_attempts, body).await
     }
 
     /// The store's statement runner, without its guards.

@@ -17,7 +17,7 @@
 //! `UPDATE`s whose affected-row count decides, never a balance read into the application.
 
 use crate::batched::distinct;
-use crate::pool::{PgStore, Reader};
+use crate::pool::{PgStore, Reader, MAX_ATTEMPTS};
 use crate::rows::{money, IdempotencyRow, Int8, LedgerRow};
 use async_trait::async_trait;
 use diesel::sql_types::{
@@ -25,7 +25,7 @@ use diesel::sql_types::{
 };
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::RunQueryDsl;
-use domain::guards::Guard;
+use domain::guards::{Guard, Guards};
 use domain::ports::{NewCharge, NewPayment, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, ChargeRejection, Cursor, IdempotencyKey, IdempotencyRecord,
@@ -38,11 +38,11 @@ use uuid::Uuid;
 
 /// How long a request waits for another one running under the same key before answering
 /// `IdempotencyKeyInUse` (milliseconds, as `lock_timeout` takes it).
-const IDEMPOTENCY_WAIT_MS: i32 = 2000;
+pub(crate) const IDEMPOTENCY_WAIT_MS: i32 = 2000;
 
 /// What `charge_once` / `pay_once` did (the SQL type `money_call_result`).
 #[derive(diesel::QueryableByName)]
-struct CallRow {
+pub(crate) struct CallRow {
     #[diesel(sql_type = Text)]
     status: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -66,7 +66,8 @@ struct CallRow {
 }
 
 /// What a call of a money function means.
-enum Called {
+#[derive(Debug, Clone)]
+pub(crate) enum Called {
     InUse,
     Reused,
     NotFound,
@@ -76,7 +77,7 @@ enum Called {
 }
 
 impl CallRow {
-    fn into_called(self) -> Result<Called, StoreError> {
+    pub(crate) fn into_called(self) -> Result<Called, StoreError> {
         Ok(match self.status.as_str() {
             "IN_USE" => Called::InUse,
             "REUSED" => Called::Reused,
@@ -148,6 +149,52 @@ pub(crate) async fn idempotency_records_batch(
     Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
 }
 
+/// One payment alone: one call of `pay_once`, re-run after a deadlock.
+pub(crate) async fn pay_alone(
+    reader: &Reader,
+    payment: &NewPayment,
+    guards: Guards,
+) -> Result<Called, StoreError> {
+    let row: CallRow = reader
+        .call(MAX_ATTEMPTS, |conn| {
+            crate::sql::sql_query(
+                "SELECT * FROM pay_once($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind::<BigInt, _>(payment.user_id.get())
+            .bind::<Text, _>(payment.idempotency.key.as_str().to_owned())
+            .bind::<Text, _>(payment.idempotency.fingerprint.as_str().to_owned())
+            .bind::<SqlUuid, _>(payment.reservation_id.get())
+            .bind::<SqlUuid, _>(payment.queue_token.get())
+            .bind::<SqlUuid, _>(payment.payment_id.get())
+            .bind::<SqlUuid, _>(payment.transaction_id.get())
+            .bind::<Bool, _>(guards.on(Guard::Payable))
+            .bind::<Bool, _>(guards.on(Guard::TokenActive))
+            .bind::<Bool, _>(guards.on(Guard::Balance))
+            .bind::<Integer, _>(IDEMPOTENCY_WAIT_MS)
+            .get_result(conn)
+            .boxed()
+        })
+        .await?;
+    row.into_called()
+}
+
+/// A payment's answer from what its call (alone or in a batch) did.
+fn payment_answer(called: Called) -> Result<PaymentReceipt, PayError> {
+    match called {
+        Called::Done(StoredOutcome::Paid(receipt)) => Ok(receipt),
+        Called::Done(StoredOutcome::PaymentRejected(PaymentRejection::NotPayable)) => {
+            Err(PayError::NotPayable)
+        }
+        Called::Done(StoredOutcome::PaymentRejected(PaymentRejection::InsufficientBalance)) => {
+            Err(PayError::InsufficientBalance)
+        }
+        Called::InUse => Err(PayError::IdempotencyKeyInUse),
+        Called::Reused | Called::Done(_) => Err(PayError::IdempotencyKeyReused),
+        Called::NotFound => Err(PayError::ReservationNotFound),
+        Called::TokenNotActive => Err(PayError::Access(QueueAccessError::NotActive)),
+    }
+}
+
 #[async_trait]
 impl WalletStore for PgStore {
     async fn wallet(&self, user_id: UserId) -> Result<Wallet, StoreError> {
@@ -199,40 +246,9 @@ impl WalletStore for PgStore {
     }
 
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError> {
-        let guards = self.guards;
-        let row: CallRow = self
-            .call(|conn| {
-                crate::sql::sql_query(
-                    "SELECT * FROM pay_once($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind::<BigInt, _>(payment.user_id.get())
-                .bind::<Text, _>(payment.idempotency.key.as_str().to_owned())
-                .bind::<Text, _>(payment.idempotency.fingerprint.as_str().to_owned())
-                .bind::<SqlUuid, _>(payment.reservation_id.get())
-                .bind::<SqlUuid, _>(payment.queue_token.get())
-                .bind::<SqlUuid, _>(payment.payment_id.get())
-                .bind::<SqlUuid, _>(payment.transaction_id.get())
-                .bind::<Bool, _>(guards.on(Guard::Payable))
-                .bind::<Bool, _>(guards.on(Guard::TokenActive))
-                .bind::<Bool, _>(guards.on(Guard::Balance))
-                .bind::<Integer, _>(IDEMPOTENCY_WAIT_MS)
-                .get_result(conn)
-                .boxed()
-            })
-            .await?;
-        match row.into_called()? {
-            Called::Done(StoredOutcome::Paid(receipt)) => Ok(receipt),
-            Called::Done(StoredOutcome::PaymentRejected(PaymentRejection::NotPayable)) => {
-                Err(PayError::NotPayable)
-            }
-            Called::Done(StoredOutcome::PaymentRejected(PaymentRejection::InsufficientBalance)) => {
-                Err(PayError::InsufficientBalance)
-            }
-            Called::InUse => Err(PayError::IdempotencyKeyInUse),
-            Called::Reused | Called::Done(_) => Err(PayError::IdempotencyKeyReused),
-            Called::NotFound => Err(PayError::ReservationNotFound),
-            Called::TokenNotActive => Err(PayError::Access(QueueAccessError::NotActive)),
-        }
+        // Coalesced with the other payments waiting now (see `pay_batch.rs`).
+        let called = self.batches.payments.call((payment, self.guards)).await??;
+        payment_answer(called)
     }
 
     async fn ledger(

@@ -415,6 +415,120 @@ pub async fn concurrent_pays_from_a_wallet_affording_one(s: StoreUnderTest) {
     assert_eq!(ledger.iter().map(|e| e.amount).sum::<i64>(), 500);
 }
 
+/// Forty users pay at once with every kind of outcome mixed (paid, too poor, someone else's
+/// reservation, someone else's token, a replay, a reused key): each gets exactly the answer it
+/// would get alone, and money moves only for the paid ones.
+pub async fn a_payment_storm_answers_each_as_alone(s: StoreUnderTest) {
+    // Arrange
+    let q = roomy_queue();
+    let c = concert(&s, "Pay Storm").await;
+    let sch = schedule(&s, c, 40, 1000).await;
+    let seats = seat_ids(&sch);
+    let mut holds = Vec::new();
+    let mut tokens = Vec::new();
+    for k in 0..40_i64 {
+        let u = user(100 + k);
+        charge_ok(
+            &s,
+            u,
+            if k < 8 { 500 } else { 5000 },
+            &format!("storm-fill-{k}"),
+        )
+        .await;
+        let seat = seats[usize::try_from(k).expect("small")];
+        holds.push(hold_ok(&s, u, &sch, &[seat], default_holds()).await.id);
+        tokens.push(active_token(&s, u, c, q).await);
+    }
+
+    // Act: 0-7 too poor; 8-11 someone else's reservation; 12-15 someone else's token; 16-39
+    // pay, and 16-19 also replay their own request, 20-23 reuse the key for another request.
+    let mut tasks = Vec::new();
+    for k in 0..40_usize {
+        let u = user(100 + i64::try_from(k).expect("small"));
+        let (reservation, token) = match k {
+            8..=11 => (holds[k + 20], tokens[k]),
+            12..=15 => (holds[k], tokens[k + 20]),
+            _ => (holds[k], tokens[k]),
+        };
+        let payment = new_payment(u, reservation, token, &format!("storm-{k}"));
+        let mut twins = vec![payment.clone()];
+        if (16..20).contains(&k) {
+            twins.push(payment.clone());
+        }
+        if (20..24).contains(&k) {
+            twins.push(new_payment(u, holds[39], token, &format!("storm-{k}")));
+        }
+        for (twin, request) in twins.into_iter().enumerate() {
+            let wallets = s.wallets.clone();
+            tasks.push(tokio::spawn(async move {
+                (k, twin, wallets.pay(request).await)
+            }));
+        }
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+
+    // Assert
+    let mut receipts = std::collections::HashMap::new();
+    for (k, twin, answer) in answers {
+        match (k, twin) {
+            (0..=7, _) => assert_eq!(answer.err(), Some(PayError::InsufficientBalance), "{k}"),
+            (8..=11, _) => assert_eq!(answer.err(), Some(PayError::ReservationNotFound), "{k}"),
+            (12..=15, _) => assert_eq!(
+                answer.err(),
+                Some(PayError::Access(QueueAccessError::NotActive)),
+                "{k}"
+            ),
+            // Reused once the first is stored; in use while it runs; not found if it ran first
+            // (someone else's reservation: nothing is stored under the key).
+            (20..=23, 1) => assert!(
+                matches!(
+                    answer,
+                    Err(PayError::IdempotencyKeyReused
+                        | PayError::IdempotencyKeyInUse
+                        | PayError::ReservationNotFound)
+                ),
+                "{k}: {answer:?}"
+            ),
+            (16..=19, 1) => match answer {
+                Ok(receipt) => {
+                    receipts.entry(k).or_insert_with(Vec::new).push(receipt);
+                }
+                Err(e) => assert_eq!(e, PayError::IdempotencyKeyInUse, "{k}"),
+            },
+            _ => {
+                let receipt = answer.unwrap_or_else(|e| panic!("{k} should pay: {e:?}"));
+                assert_eq!(receipt.amount.won(), 1000);
+                assert_eq!(receipt.balance_after.won(), 4000);
+                receipts.entry(k).or_insert_with(Vec::new).push(receipt);
+            }
+        }
+    }
+    for (k, same) in &receipts {
+        assert!(
+            same.windows(2).all(|w| w[0] == w[1]),
+            "replays of {k} differ"
+        );
+    }
+    for k in 0..40_i64 {
+        let u = user(100 + k);
+        let expected = match k {
+            0..=7 => 500,
+            8..=15 => 5000,
+            _ => 4000,
+        };
+        assert_eq!(balance(&s, u).await, expected, "balance of {k}");
+        let ledger = whole_ledger(&s, u).await;
+        assert_eq!(
+            ledger.iter().map(|e| e.amount).sum::<i64>(),
+            expected,
+            "ledger of {k}"
+        );
+    }
+}
+
 /// The ledger sums to the balance, each entry's `balance_after` is the running sum, and it pages
 /// newest first with a null cursor on the last page.
 pub async fn ledger_sums_to_balance_and_pages(s: StoreUnderTest) {
