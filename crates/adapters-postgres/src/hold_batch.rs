@@ -69,14 +69,14 @@ const INSERT_RESERVATIONS: &str = "\
     FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) AS k(id, u, s, ttl) \
     JOIN (SELECT l.r, sum(st.price) AS total \
           FROM unnest($5::uuid[], $6::bigint[]) AS l(r, seat) JOIN seats st ON st.id = l.seat \
-          GROUP BY l.r) t ON t.r = k.id";
+          WHERE st.id = ANY($6) GROUP BY l.r) t ON t.r = k.id";
 
 /// The granted holds' lines: `$1` reservations, `$2` seats.
 const INSERT_LINES: &str = "\
     INSERT INTO reservation_seats (reservation_id, schedule_id, seat_id, price) \
     SELECT l.r, st.schedule_id, st.id, st.price \
     FROM unnest($1::uuid[], $2::bigint[]) AS l(r, seat) JOIN seats st ON st.id = l.seat \
-    ORDER BY st.id";
+    WHERE st.id = ANY($2) ORDER BY st.id";
 
 #[derive(QueryableByName)]
 struct LockedSeat {

@@ -57,6 +57,7 @@ const RETIRE_EXPIRED: &str = "\
     UPDATE queue_tokens t SET status = 'EXPIRED', departed_waiting = (t.status = 'WAITING') \
     FROM unnest($1::bigint[], $2::bigint[]) AS k(u, c), concert_queues q \
     WHERE t.user_id = k.u AND t.concert_id = k.c AND q.concert_id = t.concert_id \
+      AND t.user_id = ANY($1) \
       AND t.status IN ('WAITING', 'ACTIVE') AND ({status}) = 'EXPIRED'";
 
 /// Step 3: `$1` users, `$2` concerts.
@@ -64,7 +65,7 @@ const LIVE_TOKENS: &str = "\
     SELECT t.id, t.user_id, t.concert_id FROM queue_tokens t \
     JOIN unnest($1::bigint[], $2::bigint[]) AS k(u, c) \
       ON t.user_id = k.u AND t.concert_id = k.c \
-    WHERE t.status IN ('WAITING', 'ACTIVE')";
+    WHERE t.status IN ('WAITING', 'ACTIVE') AND t.user_id = ANY($1)";
 
 /// Step 4: `$1` concert, `$2` how many numbers; the last number of the block.
 const TAKE_SEQS: &str = "\

@@ -51,7 +51,8 @@ const RECORDS: &str = "\
     SELECT r.user_id, r.key, r.fingerprint, r.outcome, r.rejection, r.transaction_id, \
         r.payment_id, r.reservation_id, r.amount, r.balance, r.occurred_at \
     FROM idempotency_records r \
-    JOIN unnest($1::bigint[], $2::text[]) AS k(u, key) ON r.user_id = k.u AND r.key = k.key";
+    JOIN unnest($1::bigint[], $2::text[]) AS k(u, key) ON r.user_id = k.u AND r.key = k.key \
+    WHERE r.user_id = ANY($1)";
 
 /// Step 3a: `$1` reservation ids.
 const TARGETS: &str = "\
@@ -74,7 +75,7 @@ const LOCK_WALLETS: &str = "\
 const DEBIT: &str = "\
     UPDATE wallets w SET balance = w.balance - d.price, updated_at = now() \
     FROM unnest($1::bigint[], $2::bigint[]) AS d(u, price) \
-    WHERE w.user_id = d.u AND w.balance >= d.price \
+    WHERE w.user_id = d.u AND w.user_id = ANY($1) AND w.balance >= d.price \
     RETURNING w.user_id, w.balance, now() AS at";
 
 /// Step 4, a test's negative control only ([`Guard::Balance`] off): the debit always happens.
@@ -82,14 +83,15 @@ const DEBIT_UNGUARDED: &str = "\
     WITH made AS (INSERT INTO wallets (user_id) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING) \
     UPDATE wallets w SET balance = w.balance - d.price, updated_at = now() \
     FROM unnest($1::bigint[], $2::bigint[]) AS d(u, price) \
-    WHERE w.user_id = d.u \
+    WHERE w.user_id = d.u AND w.user_id = ANY($1) \
     RETURNING w.user_id, w.balance, now() AS at";
 
 /// Step 5a: `$1` ids; `$2` whether each must still be payable.
 const CONFIRM: &str = "\
     UPDATE reservations r SET status = 'CONFIRMED' \
     FROM unnest($1::uuid[], $2::bool[]) AS k(id, guarded) \
-    WHERE r.id = k.id AND (NOT k.guarded OR (r.status = 'HELD' AND r.held_until > now()))";
+    WHERE r.id = k.id AND r.id = ANY($1) \
+      AND (NOT k.guarded OR (r.status = 'HELD' AND r.held_until > now()))";
 
 /// Step 5b: `$1` payment ids, `$2` reservations, `$3` users, `$4` amounts.
 const INSERT_PAYMENTS: &str = "\

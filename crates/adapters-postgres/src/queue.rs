@@ -125,7 +125,8 @@ const POLL_BATCH: &str = "\
     WITH keys AS (SELECT * FROM unnest($1::uuid[], $2::bigint[]) AS k(id, user_id)), \
     touched AS ( \
         UPDATE queue_tokens u SET last_polled_at = now() FROM keys \
-        WHERE u.id = keys.id AND u.user_id = keys.user_id AND u.status = 'WAITING' \
+        WHERE u.id = keys.id AND u.user_id = keys.user_id AND u.id = ANY($1) \
+          AND u.status = 'WAITING' \
           AND u.last_polled_at > {idle} AND u.last_polled_at <= {touch} \
         RETURNING u.id) \
     {standing}";

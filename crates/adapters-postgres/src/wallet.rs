@@ -134,7 +134,8 @@ pub(crate) async fn idempotency_records_batch(
                     r.occurred_at \
                  FROM idempotency_records r \
                  JOIN unnest($1::bigint[], $2::text[]) AS k(u, key) \
-                   ON r.user_id = k.u AND r.key = k.key",
+                   ON r.user_id = k.u AND r.key = k.key \
+                 WHERE r.user_id = ANY($1)",
             )
             .bind::<Array<BigInt>, _>(users.clone())
             .bind::<Array<Text>, _>(names.clone())
