@@ -38,13 +38,34 @@ impl<'a> QueueGate<'a> {
         user: UserId,
         concert: ConcertId,
     ) -> Result<QueueToken, GateError> {
+        let token = self.lookup(token).await?;
+        Self::authorize(token, user, concert)
+    }
+
+    /// The caller's token, looked up before the concert is known (so that the two lookups can
+    /// run at once); [`QueueGate::authorize`] then lets it in or not.
+    ///
+    /// # Errors
+    /// `Access(TokenRequired)` for a missing or unknown token; `Store` when the lookup fails.
+    pub async fn lookup(&self, token: Option<QueueTokenId>) -> Result<QueueToken, GateError> {
         let id = token.ok_or(GateError::Access(QueueAccessError::TokenRequired))?;
         let found = self
             .queue
             .token(id, self.policy)
             .await
             .map_err(GateError::Store)?;
-        let token = found.ok_or(GateError::Access(QueueAccessError::TokenRequired))?;
+        found.ok_or(GateError::Access(QueueAccessError::TokenRequired))
+    }
+
+    /// Lets a looked-up token in for `concert`, or says why not.
+    ///
+    /// # Errors
+    /// `Access` when the token is someone else's, another concert's, or not ACTIVE.
+    pub fn authorize(
+        token: QueueToken,
+        user: UserId,
+        concert: ConcertId,
+    ) -> Result<QueueToken, GateError> {
         token.authorize(user, concert).map_err(GateError::Access)?;
         Ok(token)
     }

@@ -1,6 +1,6 @@
 //! The payment use case: replay first, then the queue gate, then one atomic store step.
 
-use crate::{Idempotent, Services};
+use crate::{Idempotent, QueueGate, Services};
 use domain::ports::NewPayment;
 use domain::{
     IdempotencyContext, IdempotencyDecision, PayError, PaymentId, PaymentReceipt, PaymentRejection,
@@ -31,16 +31,16 @@ impl Services {
             IdempotencyDecision::Reused => return Err(PayError::IdempotencyKeyReused),
         }
         let token = token.ok_or(PayError::Access(QueueAccessError::TokenRequired))?;
-        let reservation = self
-            .ports
-            .reservations
-            .reservation(user, reservation_id)
-            .await?
-            .ok_or(PayError::ReservationNotFound)?;
-        if let Err(refused) = self
-            .gate()
-            .admit(Some(token), user, reservation.concert_id)
-            .await
+        // The reservation and the token at once (one wait instead of two).
+        let gate = self.gate();
+        let (reservation, looked_up) = futures::future::join(
+            self.ports.reservations.reservation(user, reservation_id),
+            gate.lookup(Some(token)),
+        )
+        .await;
+        let reservation = reservation?.ok_or(PayError::ReservationNotFound)?;
+        if let Err(refused) =
+            looked_up.and_then(|t| QueueGate::authorize(t, user, reservation.concert_id))
         {
             // A twin of this request may have committed since the lookup above and spent the
             // queue token: its stored answer is this request's answer.

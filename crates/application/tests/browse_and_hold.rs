@@ -94,6 +94,8 @@ async fn seats_of_an_unknown_schedule_are_not_found() {
         .catalogue
         .expect_schedule_concert()
         .returning(|_| Ok(None));
+    // The token is looked up at the same time; whatever it says, the schedule decides first.
+    queue_knows(&mut mocks.queue, None);
     let services = mocks.build();
     let result = services
         .schedule_seats(user(1), Some(token_id(1)), schedule(5))
@@ -175,6 +177,8 @@ async fn holding_on_an_unknown_schedule_is_schedule_not_found() {
         .catalogue
         .expect_schedule_concert()
         .returning(|_| Ok(None));
+    // The token is looked up at the same time; whatever it says, the schedule decides first.
+    queue_knows(&mut mocks.queue, None);
     let services = mocks.build();
     let result = hold_as_user_one(&services, vec![seat(1)]).await;
     assert_eq!(result, Err(HoldSeatsError::ScheduleNotFound));

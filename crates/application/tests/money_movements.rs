@@ -212,6 +212,8 @@ async fn paying_for_someone_elses_reservation_is_not_found() {
         .reservations
         .expect_reservation()
         .returning(|_, _| Ok(None));
+    // The token is looked up at the same time; a missing reservation decides first.
+    caller_token(&mut mocks, concert(1), QueueTokenStatus::Active);
     mocks.wallets.expect_pay().never();
     let services = mocks.build();
     let result = services
