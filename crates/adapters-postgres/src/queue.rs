@@ -206,8 +206,12 @@ const EXPIRE_TOKEN: &str = "\
 /// skipping that concert (milliseconds, as `lock_timeout` takes it).
 const ADMISSION_WAIT_MS: &str = "2000";
 
-/// Admission, step 1: bound the wait for the concert's lock; `$1` milliseconds.
-const ADMIT_LOCK_TIMEOUT: &str = "SELECT set_config('lock_timeout', $1, true)";
+/// Admission, step 1: bound the wait for the concert's lock (`$1` milliseconds), and plan this
+/// tick's statements for their actual values: a cached generic plan of the pick cannot know the
+/// quota (`LIMIT $3`) and plans for a tenth of the line (258 ms at 1M waiting instead of 4 ms,
+/// `scripts/queue-plans.sh`). Planning once per tick costs well under a millisecond.
+const ADMIT_LOCK_TIMEOUT: &str = "SELECT set_config('lock_timeout', $1, true), \
+    set_config('plan_cache_mode', 'force_custom_plan', true)";
 /// Admission, step 2: one admitter per concert; `$1` concert id.
 const ADMIT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 /// Admission, step 3: the line's counters and settings and the unexpired ACTIVE count;
@@ -508,13 +512,14 @@ impl QueueStore for PgStore {
     async fn expire_active(&self, batch: u32) -> Result<u64, StoreError> {
         let n = self
             .read(|conn| {
-                crate::sql::sql_query(
+                // The batch size is written into the text (a fixed setting): a cached generic
+                // plan of `LIMIT $1` would plan for a tenth of the table.
+                crate::sql::sql_query(format!(
                     "UPDATE queue_tokens SET status = 'EXPIRED' WHERE id IN ( \
                         SELECT id FROM queue_tokens \
                         WHERE status = 'ACTIVE' AND active_until <= now() \
-                        ORDER BY active_until LIMIT $1 FOR UPDATE SKIP LOCKED)",
-                )
-                .bind::<BigInt, _>(i64::from(batch))
+                        ORDER BY active_until LIMIT {batch} FOR UPDATE SKIP LOCKED)"
+                ))
                 .execute(conn)
                 .boxed()
             })
@@ -530,10 +535,9 @@ impl QueueStore for PgStore {
                      WHERE id IN ( \
                         SELECT id FROM queue_tokens \
                         WHERE status = 'WAITING' AND last_polled_at <= {} \
-                        ORDER BY last_polled_at LIMIT $1 FOR UPDATE SKIP LOCKED)",
+                        ORDER BY last_polled_at LIMIT {batch} FOR UPDATE SKIP LOCKED)",
                     cutoff(idle_timeout)
                 ))
-                .bind::<BigInt, _>(i64::from(batch))
                 .execute(conn)
                 .boxed()
             })
