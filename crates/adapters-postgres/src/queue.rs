@@ -17,9 +17,9 @@
 //! `queue_tokens_idle_by_concert`), so a lookup costs O(departures ahead of the token), not
 //! O(line length): with a million tokens waiting and few leaving, a poll reads a handful of index
 //! entries. The trade-off: when very many tokens ahead leave the line at once (say, a mass idle
-//! drop), lookups at the back count those departures until admission passes them; and every join
-//! updates the concert's counter row, which serialises joins to one concert for the few
-//! microseconds between that update and commit (joins to different concerts never contend).
+//! drop), lookups at the back count those departures until admission passes them. Joins take
+//! their numbers from the concert's counter row in blocks, one update per batch of joins
+//! (`join.rs`), so a join storm does not queue on that row one join at a time.
 //!
 //! # Admission
 //!
