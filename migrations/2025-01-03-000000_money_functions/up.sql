@@ -169,3 +169,14 @@ BEGIN
             v.payment_id, v.reservation_id, v.amount, v.balance, v.occurred_at);
     RETURN v;
 END $$;
+
+-- A schedule never moves to another concert: the service caches which concert a schedule
+-- belongs to (crates/adapters-postgres/src/pool.rs, KnownConcerts).
+CREATE FUNCTION schedule_concert_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'a schedule''s concert never changes (schedule %)', OLD.id
+        USING ERRCODE = 'check_violation';
+END $$;
+CREATE TRIGGER schedules_concert_fixed BEFORE UPDATE OF concert_id ON schedules
+    FOR EACH ROW WHEN (OLD.concert_id IS DISTINCT FROM NEW.concert_id)
+    EXECUTE FUNCTION schedule_concert_fixed();

@@ -315,11 +315,17 @@ impl CatalogueStore for PgStore {
         &self,
         schedule_id: ScheduleId,
     ) -> Result<Option<ConcertId>, StoreError> {
+        if let Some(known) = self.schedule_concerts.get(schedule_id.get()) {
+            return concert_id(known).map(Some);
+        }
         let concert = self
             .batches
             .schedule_concerts
             .call(schedule_id.get())
             .await?;
+        if let Some(concert) = concert {
+            self.schedule_concerts.remember(schedule_id.get(), concert);
+        }
         concert.map(concert_id).transpose()
     }
 }

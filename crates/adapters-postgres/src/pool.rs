@@ -112,6 +112,40 @@ pub struct PgStore {
     pub(crate) guards: Guards,
     /// The hot reads, coalesced across concurrent callers (see `batch.rs`).
     pub(crate) batches: Arc<Batches>,
+    /// Which concert each schedule seen so far belongs to: a fact that never changes (the
+    /// trigger `schedules_concert_fixed` refuses to change it), so every listing and hold after
+    /// the first skips that read.
+    pub(crate) schedule_concerts: Arc<KnownConcerts>,
+}
+
+/// A bounded map from schedule to concert (cleared when full: it is only a cache).
+#[derive(Debug, Default)]
+pub(crate) struct KnownConcerts(std::sync::Mutex<std::collections::HashMap<i64, i64>>);
+
+impl KnownConcerts {
+    /// Most schedules remembered.
+    const MAX: usize = 65_536;
+
+    /// The concert of `schedule`, if seen before.
+    pub(crate) fn get(&self, schedule: i64) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&schedule)
+            .copied()
+    }
+
+    /// Remembers the concert of `schedule`.
+    pub(crate) fn remember(&self, schedule: i64, concert: i64) {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if known.len() >= Self::MAX {
+            known.clear();
+        }
+        known.insert(schedule, concert);
+    }
 }
 
 /// Runs single statements on pooled connections; what a batch needs of the store.
@@ -309,6 +343,7 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
         operation_timeout: config.operation_timeout,
         guards: Guards::default(),
         batches: Arc::new(Batches::new(&reader, batch_slots(config.pool_size))),
+        schedule_concerts: Arc::default(),
     })
 }
 

@@ -307,3 +307,38 @@ async fn one_live_queue_token_per_user_and_concert() {
     .unwrap_err();
     assert!(err.contains("queue_tokens_active_has_window"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_never_moves_to_another_concert() {
+    // Arrange: the service caches which concert a schedule belongs to.
+    let Some(db) = test_db!() else { return };
+    let mut conn = db.conn().await;
+    let (schedule, _, _) = fixture(&mut conn).await;
+    exec(
+        &mut conn,
+        "INSERT INTO concerts (title, venue) VALUES ('u', 'w')",
+    )
+    .await
+    .unwrap();
+
+    // Act
+    let moved = exec(
+        &mut conn,
+        &format!(
+            "UPDATE schedules SET concert_id = (SELECT max(id) FROM concerts) WHERE id = {schedule}"
+        ),
+    )
+    .await;
+    let same = exec(
+        &mut conn,
+        &format!("UPDATE schedules SET concert_id = concert_id WHERE id = {schedule}"),
+    )
+    .await;
+
+    // Assert
+    assert!(
+        moved.as_ref().is_err_and(|e| e.contains("never changes")),
+        "{moved:?}"
+    );
+    assert_eq!(same, Ok(1));
+}
