@@ -46,13 +46,13 @@ const TRY_KEYS: &str = "\
     SELECT k.i AS value FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(u, key, i) \
     WHERE pg_try_advisory_xact_lock(2, hashtext(k.u::text || ':' || k.key))";
 
-/// Step 2: `$1` users, `$2` keys.
+/// Step 2: `$1` users, `$2` keys. Both `= ANY` on the primary key (an index probe per pair
+/// whatever the table's statistics say); it may also return another batch member's key under
+/// a user, which the caller's lookup by (user, key) ignores.
 const RECORDS: &str = "\
     SELECT r.user_id, r.key, r.fingerprint, r.outcome, r.rejection, r.transaction_id, \
         r.payment_id, r.reservation_id, r.amount, r.balance, r.occurred_at \
-    FROM idempotency_records r \
-    JOIN unnest($1::bigint[], $2::text[]) AS k(u, key) ON r.user_id = k.u AND r.key = k.key \
-    WHERE r.user_id = ANY($1)";
+    FROM idempotency_records r WHERE r.user_id = ANY($1) AND r.key = ANY($2)";
 
 /// Step 3a: `$1` reservation ids.
 const TARGETS: &str = "\

@@ -133,9 +133,7 @@ pub(crate) async fn idempotency_records_batch(
                     r.transaction_id, r.payment_id, r.reservation_id, r.amount, r.balance, \
                     r.occurred_at \
                  FROM idempotency_records r \
-                 JOIN unnest($1::bigint[], $2::text[]) AS k(u, key) \
-                   ON r.user_id = k.u AND r.key = k.key \
-                 WHERE r.user_id = ANY($1)",
+                 WHERE r.user_id = ANY($1) AND r.key = ANY($2)",
             )
             .bind::<Array<BigInt>, _>(users.clone())
             .bind::<Array<Text>, _>(names.clone())
