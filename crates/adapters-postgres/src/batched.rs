@@ -11,8 +11,9 @@ use crate::join::{JoinAnswer, JoinKey};
 use crate::pay_batch::{PayAnswer, PayKey};
 use crate::pool::Reader;
 use crate::rows::{IdempotencyRow, ScheduleRow, SeatRow, TokenRow};
-use domain::{QueuePolicy, Reservation};
+use domain::{QueuePolicy, Reservation, StoreError};
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -46,88 +47,29 @@ impl Batches {
     /// The batchers, each running at most `slots` statements at once on `reader`'s pool.
     pub(crate) fn new(reader: &Reader, slots: usize) -> Self {
         Self {
-            tokens: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<TokenKey, Option<TokenRow>> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move { crate::queue::tokens_batch(&reader, keys).await })
-                });
-                run
-            }),
-            polls: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<PollKey, Option<TokenRow>> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move { crate::queue::polls_batch(&reader, keys).await })
-                });
-                run
-            }),
-            joins: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<JoinKey, JoinAnswer> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move { crate::join::joins_batch(&reader, keys).await })
-                });
-                run
-            }),
-            holds: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<HoldKey, HoldAnswer> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move { crate::hold_batch::holds_batch(&reader, keys).await })
-                });
-                run
-            }),
-            payments: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<PayKey, PayAnswer> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move { crate::pay_batch::payments_batch(&reader, keys).await })
-                });
-                run
-            }),
-            reservations: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<(i64, Uuid), Option<Reservation>> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(
-                        async move { crate::reservations::reservations_batch(&reader, keys).await },
-                    )
-                });
-                run
-            }),
-            idempotency_records: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<(i64, String), Option<IdempotencyRow>> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move {
-                        crate::wallet::idempotency_records_batch(&reader, keys).await
-                    })
-                });
-                run
-            }),
-            schedule_concerts: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<i64, Option<i64>> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(async move {
-                        crate::catalogue::schedule_concerts_batch(&reader, keys).await
-                    })
-                });
-                run
-            }),
-            schedule_seats: Batcher::new(slots, MAX_BATCH, {
-                let reader = reader.clone();
-                let run: BatchFn<i64, Option<ScheduleSeatRows>> = Arc::new(move |keys| {
-                    let reader = reader.clone();
-                    Box::pin(
-                        async move { crate::catalogue::schedule_seats_batch(&reader, keys).await },
-                    )
-                });
-                run
-            }),
+            tokens: batcher(reader, slots, crate::queue::tokens_batch),
+            polls: batcher(reader, slots, crate::queue::polls_batch),
+            joins: batcher(reader, slots, crate::join::joins_batch),
+            holds: batcher(reader, slots, crate::hold_batch::holds_batch),
+            payments: batcher(reader, slots, crate::pay_batch::payments_batch),
+            reservations: batcher(reader, slots, crate::reservations::reservations_batch),
+            idempotency_records: batcher(reader, slots, crate::wallet::idempotency_records_batch),
+            schedule_concerts: batcher(reader, slots, crate::catalogue::schedule_concerts_batch),
+            schedule_seats: batcher(reader, slots, crate::catalogue::schedule_seats_batch),
         }
     }
+}
+
+/// A batcher that runs `run` with its own handle on `reader`'s pool.
+fn batcher<K, V, F>(reader: &Reader, slots: usize, run: fn(Reader, Vec<K>) -> F) -> Batcher<K, V>
+where
+    K: Send + 'static,
+    V: Send + 'static,
+    F: Future<Output = Result<Vec<V>, StoreError>> + Send + 'static,
+{
+    let reader = reader.clone();
+    let run: BatchFn<K, V> = Arc::new(move |keys| Box::pin(run(reader.clone(), keys)));
+    Batcher::new(slots, MAX_BATCH, run)
 }
 
 /// The distinct values of `keys` in first-seen order, and for each key the index of its value

@@ -64,7 +64,7 @@ struct ScheduledSeatRow {
 /// The seat listings of one batch: the headers, then the seats of every distinct schedule asked
 /// for (two statements on one connection; a schedule's header never changes).
 pub(crate) async fn schedule_seats_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<i64>,
 ) -> Result<Vec<Option<ScheduleSeatRows>>, StoreError> {
     let (ids, _) = distinct(&keys);
@@ -104,7 +104,7 @@ pub(crate) async fn schedule_seats_batch(
 
 /// The concerts of one batch's schedules.
 pub(crate) async fn schedule_concerts_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<i64>,
 ) -> Result<Vec<Option<i64>>, StoreError> {
     #[derive(diesel::QueryableByName)]

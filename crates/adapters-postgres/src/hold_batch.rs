@@ -97,7 +97,7 @@ struct Count {
 /// The holds of one batch, in one transaction; each settled alone if the batch fails on a
 /// constraint.
 pub(crate) async fn holds_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<HoldKey>,
 ) -> Result<Vec<HoldAnswer>, StoreError> {
     let batch = reader

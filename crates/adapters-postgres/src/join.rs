@@ -90,7 +90,7 @@ struct Live {
 
 /// The joins of one batch: one transaction and one standing read per policy (in practice one).
 pub(crate) async fn joins_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<JoinKey>,
 ) -> Result<Vec<JoinAnswer>, StoreError> {
     let mut answers: Vec<JoinAnswer> = vec![
@@ -123,7 +123,7 @@ pub(crate) async fn joins_batch(
         let rows = if ids.is_empty() {
             HashMap::new()
         } else {
-            token_rows(reader, standing_sql(policy, "t.id = ANY($1)"), ids, None).await?
+            token_rows(&reader, standing_sql(policy, "t.id = ANY($1)"), ids, None).await?
         };
         let mut issued_answered = vec![false; distinct_pairs.len()];
         for (j, &i) in members.iter().enumerate() {

@@ -24,7 +24,7 @@ use crate::batched::distinct;
 use crate::errors::{db_error, Fail};
 use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
 use crate::rows::IdempotencyRow;
-use crate::wallet::{pay_alone, Called};
+use crate::wallet::{pay_alone, Called, KeyedRecord, RECORDS_OF_KEYS};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -45,14 +45,6 @@ pub(crate) type PayAnswer = Result<Called, StoreError>;
 const TRY_KEYS: &str = "\
     SELECT k.i AS value FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(u, key, i) \
     WHERE pg_try_advisory_xact_lock(2, hashtext(k.u::text || ':' || k.key))";
-
-/// Step 2: `$1` users, `$2` keys. Both `= ANY` on the primary key (an index probe per pair
-/// whatever the table's statistics say); it may also return another batch member's key under
-/// a user, which the caller's lookup by (user, key) ignores.
-const RECORDS: &str = "\
-    SELECT r.user_id, r.key, r.fingerprint, r.outcome, r.rejection, r.transaction_id, \
-        r.payment_id, r.reservation_id, r.amount, r.balance, r.occurred_at \
-    FROM idempotency_records r WHERE r.user_id = ANY($1) AND r.key = ANY($2)";
 
 /// Step 3a: `$1` reservation ids.
 const TARGETS: &str = "\
@@ -124,16 +116,6 @@ struct Index {
 }
 
 #[derive(QueryableByName)]
-struct Keyed {
-    #[diesel(sql_type = BigInt)]
-    user_id: i64,
-    #[diesel(sql_type = Text)]
-    key: String,
-    #[diesel(embed)]
-    record: IdempotencyRow,
-}
-
-#[derive(QueryableByName)]
 struct Target {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
@@ -180,7 +162,7 @@ enum Fate {
 
 /// The payments of one batch; each left-out or failed one paid alone.
 pub(crate) async fn payments_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<PayKey>,
 ) -> Result<Vec<PayAnswer>, StoreError> {
     let fates = if keys.len() == 1 {
@@ -208,7 +190,7 @@ pub(crate) async fn payments_batch(
     for ((payment, guards), fate) in keys.iter().zip(fates) {
         answers.push(match fate {
             Fate::Answered(called) => Ok(called),
-            Fate::Alone => pay_alone(reader, payment, *guards).await,
+            Fate::Alone => pay_alone(&reader, payment, *guards).await,
         });
     }
     Ok(answers)
@@ -257,7 +239,7 @@ fn payments_tx(
         }
 
         // 2. Stored records: replays and reuses.
-        let records: Vec<Keyed> = crate::sql::sql_query(RECORDS)
+        let records: Vec<KeyedRecord> = crate::sql::sql_query(RECORDS_OF_KEYS)
             .bind::<Array<BigInt>, _>(users)
             .bind::<Array<Text>, _>(names)
             .load(conn)

@@ -358,13 +358,13 @@ pub(crate) async fn token_rows(
 
 /// The gate's token reads of one batch: one statement per policy (in practice one).
 pub(crate) async fn tokens_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<TokenKey>,
 ) -> Result<Vec<Option<TokenRow>>, StoreError> {
     let mut answers = vec![None; keys.len()];
     for (policy, members) in by_policy(keys.iter().map(|k| k.1)) {
         let (ids, _) = distinct(&members.iter().map(|&i| keys[i].0).collect::<Vec<_>>());
-        let found = token_rows(reader, token_sql(policy, "t.id = ANY($1)"), ids, None).await?;
+        let found = token_rows(&reader, token_sql(policy, "t.id = ANY($1)"), ids, None).await?;
         for i in members {
             answers[i] = found.get(&keys[i].0).cloned();
         }
@@ -375,7 +375,7 @@ pub(crate) async fn tokens_batch(
 /// The polls of one batch: one statement per policy (in practice one) that touches the callers'
 /// own waiting tokens and reads every token's standing.
 pub(crate) async fn polls_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<PollKey>,
 ) -> Result<Vec<Option<TokenRow>>, StoreError> {
     let mut answers = vec![None; keys.len()];
@@ -387,7 +387,7 @@ pub(crate) async fn polls_batch(
                 .collect::<Vec<_>>(),
         );
         let (ids, users): (Vec<Uuid>, Vec<i64>) = pairs.into_iter().unzip();
-        let found = token_rows(reader, poll_batch_sql(policy), ids, Some(users)).await?;
+        let found = token_rows(&reader, poll_batch_sql(policy), ids, Some(users)).await?;
         for i in members {
             answers[i] = found.get(&keys[i].0).cloned();
         }

@@ -85,7 +85,7 @@ pub(crate) async fn reservation_of(
 /// The reservations of one batch (headers, then lines: two statements on one connection; the
 /// lines of a reservation never change once written), each only for its own holder.
 pub(crate) async fn reservations_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<(i64, Uuid)>,
 ) -> Result<Vec<Option<Reservation>>, StoreError> {
     let (ids, _) = distinct(&keys.iter().map(|k| k.1).collect::<Vec<_>>());

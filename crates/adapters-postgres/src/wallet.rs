@@ -110,35 +110,39 @@ impl CallRow {
     }
 }
 
+/// The stored records of several (user, key) pairs: `$1` users, `$2` keys. Both `= ANY` on the
+/// primary key (an index probe per pair whatever the table's statistics say); it may also
+/// return one pair's key under another pair's user, which a lookup by (user, key) ignores.
+pub(crate) const RECORDS_OF_KEYS: &str = "\
+    SELECT r.user_id, r.key, r.fingerprint, r.outcome, r.rejection, r.transaction_id, \
+        r.payment_id, r.reservation_id, r.amount, r.balance, r.occurred_at \
+    FROM idempotency_records r WHERE r.user_id = ANY($1) AND r.key = ANY($2)";
+
+/// A row of [`RECORDS_OF_KEYS`].
+#[derive(QueryableByName)]
+pub(crate) struct KeyedRecord {
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    #[diesel(embed)]
+    pub record: IdempotencyRow,
+}
+
 /// The idempotency records of one batch: one statement for every (user, key) asked for.
 pub(crate) async fn idempotency_records_batch(
-    reader: &Reader,
+    reader: Reader,
     keys: Vec<(i64, String)>,
 ) -> Result<Vec<Option<IdempotencyRow>>, StoreError> {
-    #[derive(QueryableByName)]
-    struct Keyed {
-        #[diesel(sql_type = BigInt)]
-        user_id: i64,
-        #[diesel(sql_type = Text)]
-        key: String,
-        #[diesel(embed)]
-        record: IdempotencyRow,
-    }
     let (pairs, _) = distinct(&keys);
     let (users, names): (Vec<i64>, Vec<String>) = pairs.into_iter().unzip();
-    let rows: Vec<Keyed> = reader
+    let rows: Vec<KeyedRecord> = reader
         .read(|conn| {
-            crate::sql::sql_query(
-                "SELECT r.user_id, r.key, r.fingerprint, r.outcome, r.rejection, \
-                    r.transaction_id, r.payment_id, r.reservation_id, r.amount, r.balance, \
-                    r.occurred_at \
-                 FROM idempotency_records r \
-                 WHERE r.user_id = ANY($1) AND r.key = ANY($2)",
-            )
-            .bind::<Array<BigInt>, _>(users.clone())
-            .bind::<Array<Text>, _>(names.clone())
-            .load(conn)
-            .boxed()
+            crate::sql::sql_query(RECORDS_OF_KEYS)
+                .bind::<Array<BigInt>, _>(users.clone())
+                .bind::<Array<Text>, _>(names.clone())
+                .load(conn)
+                .boxed()
         })
         .await?;
     let found: HashMap<(i64, String), IdempotencyRow> = rows
