@@ -31,19 +31,9 @@ macro_rules! line_holds_seat {
     };
 }
 
-/// Seats of one schedule with availability now (`$1` = schedule id). The sub-select names the
-/// schedule too (a line's schedule is its seat's, by the foreign key), so that it reads this
-/// schedule's live lines only, whatever the plan.
-const SEATS_OF_SCHEDULE: &str = concat!(
-    "SELECT st.id, st.number, st.grade, st.price, NOT EXISTS ( \
-        SELECT 1 FROM reservation_seats rs \
-        WHERE rs.seat_id = st.id AND rs.schedule_id = $1 AND rs.live AND ",
-    line_holds_seat!(),
-    ") AS available FROM seats st WHERE st.schedule_id = $1 ORDER BY st.id"
-);
-
-/// Seats of several schedules with availability now (`$1` = schedule ids), as
-/// [`SEATS_OF_SCHEDULE`] reads one schedule's.
+/// Seats of schedules with availability now (`$1` = schedule ids). The sub-select names the
+/// line's schedule too (a line's schedule is its seat's, by the foreign key), so that it reads
+/// these schedules' live lines only, whatever the plan.
 const SEATS_OF_SCHEDULES: &str = concat!(
     "SELECT st.schedule_id, st.id, st.number, st.grade, st.price, NOT EXISTS ( \
         SELECT 1 FROM reservation_seats rs \
@@ -144,21 +134,11 @@ async fn schedule_seats_in(
     conn: &mut AsyncPgConnection,
     header: ScheduleRow,
 ) -> Result<ScheduleSeats, Fail<BrowseError>> {
-    let seats: Vec<SeatRow> = crate::sql::sql_query(SEATS_OF_SCHEDULE)
-        .bind::<BigInt, _>(header.id)
+    let seats: Vec<ScheduledSeatRow> = crate::sql::sql_query(SEATS_OF_SCHEDULES)
+        .bind::<Array<BigInt>, _>(vec![header.id])
         .load(conn)
         .await?;
-    let seats = seats
-        .into_iter()
-        .map(SeatRow::into_domain)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Fail::Store)?;
-    Ok(ScheduleSeats {
-        schedule_id: schedule_id(header.id).map_err(Fail::Store)?,
-        concert_id: concert_id(header.concert_id).map_err(Fail::Store)?,
-        starts_at: header.starts_at,
-        seats,
-    })
+    listing(header, seats.into_iter().map(|s| s.seat).collect()).map_err(Fail::Store)
 }
 
 #[async_trait]

@@ -19,7 +19,7 @@
 //! locks should have made impossible, the batch rolls back and each hold is settled alone, so one
 //! hold can never fail the others.
 
-use crate::errors::{db_error, Fail};
+use crate::errors::Fail;
 use crate::locks;
 use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
 use crate::reservations::{hold_tx, release_lapsed, taken_seats, with_lines, RESERVATION};
@@ -105,8 +105,7 @@ pub(crate) async fn holds_batch(
         .await;
     let why = match batch {
         Ok(answers) => return Ok(answers),
-        Err(Fail::Db(e)) => db_error(e),
-        Err(Fail::Store(e) | Fail::Biz(e)) => e,
+        Err(failure) => failure.into_error(),
     };
     if matches!(why, StoreError::Unavailable(_)) || keys.len() == 1 {
         return Err(why);

@@ -21,7 +21,7 @@
 //! payment is paid alone, so one payment can never fail the others.
 
 use crate::batched::distinct;
-use crate::errors::{db_error, Fail};
+use crate::errors::Fail;
 use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
 use crate::rows::IdempotencyRow;
 use crate::wallet::{pay_alone, Called, KeyedRecord, RECORDS_OF_KEYS};
@@ -174,10 +174,7 @@ pub(crate) async fn payments_batch(
         match batch {
             Ok(fates) => fates,
             Err(failure) => {
-                let why = match failure {
-                    Fail::Db(e) => db_error(e),
-                    Fail::Store(e) | Fail::Biz(e) => e,
-                };
+                let why = failure.into_error();
                 if matches!(why, StoreError::Unavailable(_)) {
                     return Err(why);
                 }

@@ -368,12 +368,7 @@ impl PgStore {
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
     {
-        let max_attempts = if self.guards.on(Guard::LockOrder) {
-            MAX_ATTEMPTS
-        } else {
-            1
-        };
-        self.reader().tx(max_attempts, body).await
+        self.reader().tx(self.max_attempts(), body).await
     }
 
     /// Runs one statement that is a whole transaction by itself (a function call in autocommit),
@@ -382,12 +377,17 @@ impl PgStore {
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
     {
-        let max_attempts = if self.guards.on(Guard::LockOrder) {
+        self.reader().call(self.max_attempts(), body).await
+    }
+
+    /// How often a deadlocked transaction is tried: once, in a test's negative control for
+    /// lock order (so the deadlock reaches the caller).
+    fn max_attempts(&self) -> u32 {
+        if self.guards.on(Guard::LockOrder) {
             MAX_ATTEMPTS
         } else {
             1
-        };
-        self.reader().call(max_attempts, body).await
+        }
     }
 
     /// The store's statement runner, without its guards.

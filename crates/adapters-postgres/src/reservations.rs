@@ -102,10 +102,7 @@ pub(crate) async fn reservations_batch(
             })
         })
         .await?
-        .map_err(|e| match e {
-            Fail::Db(e) => crate::errors::db_error(e),
-            Fail::Store(e) | Fail::Biz(e) => e,
-        })?;
+        .map_err(Fail::into_error)?;
     let by_id: HashMap<Uuid, Reservation> = found.into_iter().map(|r| (r.id.get(), r)).collect();
     Ok(keys
         .iter()

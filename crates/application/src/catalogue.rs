@@ -1,6 +1,6 @@
 //! Catalogue use cases: the public concert list, operator creation, and gated browsing.
 
-use crate::{QueueGate, Services};
+use crate::Services;
 use domain::{
     BrowseError, Concert, ConcertId, CreateScheduleError, NewConcert, NewSchedule, QueueTokenId,
     ScheduleId, ScheduleSeats, ScheduleSummary, StoreError, UserId,
@@ -70,14 +70,14 @@ impl Services {
         token: Option<QueueTokenId>,
         schedule_id: ScheduleId,
     ) -> Result<ScheduleSeats, BrowseError> {
-        let gate = self.gate();
-        let (concert, looked_up) = futures::future::join(
-            self.ports.catalogue.schedule_concert(schedule_id),
-            gate.lookup(token),
-        )
-        .await;
-        let concert_id = concert?.ok_or(BrowseError::NotFound)?;
-        QueueGate::authorize(looked_up?, user, concert_id)?;
+        self.gate()
+            .admit_to(
+                token,
+                user,
+                self.ports.catalogue.schedule_concert(schedule_id),
+            )
+            .await?
+            .ok_or(BrowseError::NotFound)?;
         self.ports.catalogue.schedule_seats(schedule_id).await
     }
 }

@@ -4,6 +4,7 @@ use domain::ports::QueueStore;
 use domain::{
     ConcertId, QueueAccessError, QueuePolicy, QueueToken, QueueTokenId, StoreError, UserId,
 };
+use std::future::Future;
 
 /// Checks `Queue-Token`s against the store's view of them.
 pub struct QueueGate<'a> {
@@ -40,6 +41,30 @@ impl<'a> QueueGate<'a> {
     ) -> Result<QueueToken, GateError> {
         let token = self.lookup(token).await?;
         Self::authorize(token, user, concert)
+    }
+
+    /// Looks up the concert a request is about (`concert`, say a schedule's) and the caller's
+    /// token at once (one wait instead of two), then lets the token in for that concert.
+    /// `Ok(None)` when the concert lookup finds nothing: the caller's "not found", which wins
+    /// over any token problem.
+    ///
+    /// # Errors
+    /// `Store` when a lookup fails; `Access` as [`QueueGate::admit`].
+    pub async fn admit_to<F>(
+        &self,
+        token: Option<QueueTokenId>,
+        user: UserId,
+        concert: F,
+    ) -> Result<Option<ConcertId>, GateError>
+    where
+        F: Future<Output = Result<Option<ConcertId>, StoreError>>,
+    {
+        let (concert, looked_up) = futures::future::join(concert, self.lookup(token)).await;
+        let Some(concert) = concert.map_err(GateError::Store)? else {
+            return Ok(None);
+        };
+        Self::authorize(looked_up?, user, concert)?;
+        Ok(Some(concert))
     }
 
     /// The caller's token, looked up before the concert is known (so that the two lookups can

@@ -1,6 +1,6 @@
 //! Reservation use cases: hold seats (gated by the queue), read, list, cancel.
 
-use crate::{QueueGate, Services};
+use crate::Services;
 use domain::ports::NewHold;
 use domain::{
     CancelError, HoldSeatsError, Page, PageRequest, QueueTokenId, Reservation, ReservationId,
@@ -25,15 +25,14 @@ impl Services {
     ) -> Result<Reservation, HoldSeatsError> {
         let hold_policy = self.settings.hold;
         let seats = SeatSelection::new(seat_ids, hold_policy.max_seats_per_reservation())?;
-        // The schedule's concert and the token at once (one wait instead of two).
-        let gate = self.gate();
-        let (concert, looked_up) = futures::future::join(
-            self.ports.catalogue.schedule_concert(schedule_id),
-            gate.lookup(token),
-        )
-        .await;
-        let concert_id = concert?.ok_or(HoldSeatsError::ScheduleNotFound)?;
-        QueueGate::authorize(looked_up?, user, concert_id)?;
+        self.gate()
+            .admit_to(
+                token,
+                user,
+                self.ports.catalogue.schedule_concert(schedule_id),
+            )
+            .await?
+            .ok_or(HoldSeatsError::ScheduleNotFound)?;
         let hold = NewHold {
             reservation_id: ReservationId::from_uuid(self.ports.ids.next_uuid()),
             user_id: user,
