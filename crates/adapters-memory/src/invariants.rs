@@ -4,7 +4,7 @@
 //!
 //! | # | what is checked |
 //! |---|---|
-//! | 1 | per seat, CONFIRMED or HELD-and-unexpired reservations ≤ 1, and the seat's claim names that reservation (else the seat would read as free) |
+//! | 1 | per seat, CONFIRMED or HELD-and-unexpired reservations ≤ 1, and the seat's claim names that reservation (else the seat would read as free: for a CONFIRMED one, the store's form of "every line of a CONFIRMED reservation is live"); a seat belongs to at most one CONFIRMED reservation |
 //! | 2 | per wallet, balance = sum of its ledger (a balance cannot be negative here: `Money`) |
 //! | 3 | charged = balances + paid − refunded |
 //! | 4 | ≤ 1 payment per reservation; amount = total price = sum of its seats; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT entry of −amount |
@@ -49,6 +49,23 @@ impl State {
                 for seat in &r.seats {
                     live.entry(seat.seat_id).or_default().push(r.id);
                 }
+            }
+        }
+        let mut sold: BTreeMap<SeatId, Vec<ReservationId>> = BTreeMap::new();
+        for r in self.reservations.values() {
+            if r.status == ReservationStatus::Confirmed {
+                for line in &r.seats {
+                    sold.entry(line.seat_id).or_default().push(r.id);
+                }
+            }
+        }
+        for (seat, buyers) in &sold {
+            if buyers.len() > 1 {
+                found.add(
+                    1,
+                    "seat_sold_once",
+                    format!("seat {seat} is sold to {} reservations", buyers.len()),
+                );
             }
         }
         for (seat, holders) in live {
@@ -322,8 +339,8 @@ mod tests {
     use domain::{
         ChargeAmount, ConcertTitle, IdempotencyContext, IdempotencyKey, LedgerEntry, LedgerKind,
         Money, NewConcert, NewSchedule, NewSeat, PaymentId, QueuePolicy, QueueTokenId,
-        QueueTokenStatus, RequestFingerprint, Reservation, ReservationId, SeatGrade, SeatNumber,
-        SeatSelection, TransactionId, UserId, Venue, WalletPolicy,
+        QueueTokenStatus, RequestFingerprint, Reservation, ReservationId, ReservationStatus,
+        SeatGrade, SeatNumber, SeatSelection, TransactionId, UserId, Venue, WalletPolicy,
     };
     use std::sync::Arc;
     use std::time::Duration;
@@ -463,6 +480,43 @@ mod tests {
         let report = store.check_invariants(queue());
         // Assert
         assert_eq!(report.broken(), vec![1], "{:?}", report.violations);
+    }
+
+    #[tokio::test]
+    async fn a_seat_sold_twice_is_reported() {
+        // Arrange: the paid reservation's seat is sold again to another reservation, which now
+        // claims the seat.
+        let (store, _) = busy_store().await;
+        {
+            let mut state = store.state();
+            let sold = state
+                .reservations
+                .values()
+                .find(|r| r.status == ReservationStatus::Confirmed)
+                .cloned()
+                .expect("a sale");
+            let twin = Reservation {
+                id: ReservationId::from_uuid(id()),
+                ..sold
+            };
+            for line in &twin.seats {
+                if let Some(seat) = state.seats.get_mut(&line.seat_id) {
+                    seat.claim = Some(twin.id);
+                }
+            }
+            state.reservations.insert(twin.id, twin);
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.check == "seat_sold_once"),
+            "{:?}",
+            report.violations
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! Seat holds and reservations.
 
-use crate::state::State;
+use crate::state::{SeatRecord, State};
 use crate::time::plus;
 use crate::MemoryStore;
 use async_trait::async_trait;
@@ -8,7 +8,7 @@ use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
 use domain::{
     effective_reservation_status, CancelError, Cursor, HoldPolicy, HoldSeatsError, Money, Page,
-    PageRequest, Reservation, ReservationId, ReservationStatus, ReservedSeat, StoreError,
+    PageRequest, Reservation, ReservationId, ReservationStatus, ReservedSeat, SeatId, StoreError,
     Timestamp, UserId,
 };
 
@@ -108,6 +108,7 @@ impl State {
         if self.reservations.contains_key(&hold.reservation_id) {
             return Err(StoreError::Internal("reservation id already used".into()).into());
         }
+        let lapsed = self.lapsed_claims(&seats, now);
         let seats: Vec<ReservedSeat> = seats
             .into_iter()
             .map(|(seat_id, seat)| ReservedSeat {
@@ -129,6 +130,9 @@ impl State {
             held_until: plus(now, policy.ttl()),
             created_at: now,
         };
+        for id in lapsed {
+            self.close_hold(id, ReservationStatus::Expired);
+        }
         let id = reservation.id;
         for seat in &reservation.seats {
             if let Some(record) = self.seats.get_mut(&seat.seat_id) {
@@ -146,6 +150,21 @@ impl State {
         self.held_deadlines.insert((reservation.held_until, id));
         self.reservations.insert(id, reservation.clone());
         Ok(reservation)
+    }
+
+    /// The lapsed holds on `seats`, which a hold of those seats moves to EXPIRED: a reservation
+    /// is never left HELD once another one has its seat (the PostgreSQL store's
+    /// `release_lapsed_holds`).
+    fn lapsed_claims(&self, seats: &[(SeatId, &SeatRecord)], now: Timestamp) -> Vec<ReservationId> {
+        seats
+            .iter()
+            .filter_map(|(_, seat)| seat.claim)
+            .filter(|id| {
+                self.reservations
+                    .get(id)
+                    .is_some_and(|r| r.status == ReservationStatus::Held && r.held_until <= now)
+            })
+            .collect()
     }
 
     fn reservations_page(

@@ -11,7 +11,7 @@
 //!
 //! | # | invariant (API.md) | what is checked |
 //! |---|---|---|
-//! | 1 | a seat has at most one CONFIRMED or HELD-and-unexpired reservation | per seat, such reservations ≤ 1; a line is `live` exactly while its reservation is HELD or CONFIRMED (no released line of a live hold, no live line of an EXPIRED/CANCELLED one: no leak) |
+//! | 1 | a seat has at most one CONFIRMED or HELD-and-unexpired reservation | per seat, such reservations ≤ 1; a line is `live` exactly while its reservation is HELD or CONFIRMED (no released line of a live hold, no live line of an EXPIRED/CANCELLED one: no leak); every line of a CONFIRMED reservation is live; a seat belongs to at most one CONFIRMED reservation, released lines included (a sale is never undone, so a second one is a double sale whatever the lines say) |
 //! | 2 | balance ≥ 0 and = sum of its ledger | per wallet |
 //! | 3 | charged = balances + paid − refunded | over all wallets, `paid` from `payments` |
 //! | 4 | paid at most once, exactly its total price, never expired or cancelled | ≤ 1 payment per reservation; amount = `total_price` = sum of its lines; payer = holder; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT ledger entry of −amount |
@@ -56,6 +56,24 @@ const CHECKS: &[Check] = &[
               WHERE (rs.live AND r.status IN ('EXPIRED', 'CANCELLED')) \
                  OR (NOT rs.live \
                      AND (r.status = 'CONFIRMED' OR (r.status = 'HELD' AND r.held_until > $1)))",
+    },
+    Check {
+        invariant: 1,
+        name: "confirmed_lines_all_live",
+        sql: "SELECT format('CONFIRMED reservation %s has released seat line(s) %s', r.id, \
+                  string_agg(rs.seat_id::text, ', ' ORDER BY rs.seat_id)) AS detail \
+              FROM reservations r JOIN reservation_seats rs ON rs.reservation_id = r.id \
+              WHERE r.status = 'CONFIRMED' AND NOT rs.live \
+              GROUP BY r.id",
+    },
+    Check {
+        invariant: 1,
+        name: "seat_sold_once",
+        sql: "SELECT format('seat %s is sold to %s reservations (%s)', rs.seat_id, count(*), \
+                  string_agg(r.id::text, ', ' ORDER BY r.id)) AS detail \
+              FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id \
+              WHERE r.status = 'CONFIRMED' \
+              GROUP BY rs.seat_id HAVING count(*) > 1",
     },
     Check {
         invariant: 2,

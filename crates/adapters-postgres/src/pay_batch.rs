@@ -46,17 +46,24 @@ const TRY_KEYS: &str = "\
     SELECT k.i AS value FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS k(u, key, i) \
     WHERE pg_try_advisory_xact_lock(2, hashtext(k.u::text || ':' || k.key))";
 
-/// Step 3a: `$1` reservation ids.
+/// Step 3a: `$1` reservation ids. Whether each is payable is judged by `hold_payable` on the
+/// outer query, so the clock is read after the row's lock is held (the batch transaction began
+/// earlier, and its `now()` may be before a deadline that has since passed).
 const TARGETS: &str = "\
-    SELECT r.id, r.user_id, r.total_price, \
-        (r.status = 'HELD' AND r.held_until > now()) AS payable, s.concert_id \
-    FROM reservations r JOIN schedules s ON s.id = r.schedule_id \
-    WHERE r.id = ANY($1) ORDER BY r.id FOR NO KEY UPDATE OF r";
+    SELECT t.id, t.user_id, t.total_price, hold_payable(t.status, t.held_until) AS payable, \
+        t.concert_id \
+    FROM (SELECT r.id, r.user_id, r.total_price, r.status, r.held_until, s.concert_id \
+          FROM reservations r JOIN schedules s ON s.id = r.schedule_id \
+          WHERE r.id = ANY($1) ORDER BY r.id FOR NO KEY UPDATE OF r) t";
 
 /// Step 3b: `$1` token ids.
 const TOKENS: &str = "\
     SELECT id, user_id, concert_id, (status = 'ACTIVE' AND active_until > now()) AS active \
     FROM queue_tokens WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
+
+/// Step 3c, for payers of a 0-won reservation only: a wallet that was never charged pays 0.
+const ENSURE_WALLETS: &str = "\
+    INSERT INTO wallets (user_id) SELECT unnest($1::bigint[]) ORDER BY 1 ON CONFLICT DO NOTHING";
 
 /// Step 3c: `$1` user ids.
 const LOCK_WALLETS: &str = "\
@@ -78,12 +85,12 @@ const DEBIT_UNGUARDED: &str = "\
     WHERE w.user_id = d.u AND w.user_id = ANY($1) \
     RETURNING w.user_id, w.balance, now() AS at";
 
-/// Step 5a: `$1` ids; `$2` whether each must still be payable.
+/// Step 5a: `$1` ids; `$2` whether each must still be HELD (its time was judged in step 3a).
 const CONFIRM: &str = "\
     UPDATE reservations r SET status = 'CONFIRMED' \
     FROM unnest($1::uuid[], $2::bool[]) AS k(id, guarded) \
     WHERE r.id = k.id AND r.id = ANY($1) \
-      AND (NOT k.guarded OR (r.status = 'HELD' AND r.held_until > now()))";
+      AND (NOT k.guarded OR r.status = 'HELD')";
 
 /// Step 5b: `$1` payment ids, `$2` reservations, `$3` users, `$4` amounts.
 const INSERT_PAYMENTS: &str = "\
@@ -328,6 +335,17 @@ fn payments_tx(
                 .iter()
                 .map(|&(i, _)| keys[i].0.user_id.get())
                 .collect();
+            let free: Vec<i64> = to_debit
+                .iter()
+                .filter(|&&(_, price)| price == 0)
+                .map(|&(i, _)| keys[i].0.user_id.get())
+                .collect();
+            if !free.is_empty() {
+                crate::sql::sql_query(ENSURE_WALLETS)
+                    .bind::<Array<BigInt>, _>(free)
+                    .execute(conn)
+                    .await?;
+            }
             crate::sql::sql_query(LOCK_WALLETS)
                 .bind::<Array<BigInt>, _>(payers)
                 .execute(conn)

@@ -11,7 +11,7 @@ use crate::batched::distinct;
 use crate::errors::{unique_violation, Fail};
 use crate::locks;
 use crate::pool::{PgStore, Reader};
-use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow, UuidValue};
+use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow};
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
 use diesel::OptionalExtension;
@@ -217,35 +217,19 @@ async fn release_lapsed_and_check(
     Ok(())
 }
 
-/// Holds on `seats` whose time ran out give those seats up now: locks those reservations (in id
-/// order, as the expiry sweep and cancel lock a reservation before its lines), then releases
-/// just their lines on these seats. The sweep marks the reservations EXPIRED later; until then
-/// they already read as EXPIRED.
+/// Holds on `seats` whose time ran out give those seats up now: the SQL function
+/// `release_lapsed_holds` (migration `2025-01-04-000000_sold_once`) locks those reservations in
+/// id order (as the expiry sweep, cancel and payments lock a reservation before its lines) and
+/// moves them to EXPIRED, whose trigger releases their lines. A reservation is never left HELD
+/// with a released line, so a payment that reaches its lock afterwards finds it EXPIRED.
 pub(crate) async fn release_lapsed(
     conn: &mut AsyncPgConnection,
     seats: &[i64],
 ) -> diesel::QueryResult<()> {
-    let lapsed: Vec<UuidValue> = crate::sql::sql_query(
-        "SELECT r.id AS value FROM reservations r \
-         WHERE r.status = 'HELD' AND r.held_until <= now() AND r.id IN ( \
-            SELECT rs.reservation_id FROM reservation_seats rs \
-            WHERE rs.seat_id = ANY($1) AND rs.live) \
-         ORDER BY r.id FOR NO KEY UPDATE OF r",
-    )
-    .bind::<Array<BigInt>, _>(seats)
-    .load(conn)
-    .await?;
-    if !lapsed.is_empty() {
-        let lapsed: Vec<Uuid> = lapsed.into_iter().map(|l| l.value).collect();
-        crate::sql::sql_query(
-            "UPDATE reservation_seats SET live = false \
-             WHERE seat_id = ANY($1) AND live AND reservation_id = ANY($2)",
-        )
+    crate::sql::sql_query("SELECT release_lapsed_holds($1) AS value")
         .bind::<Array<BigInt>, _>(seats)
-        .bind::<Array<SqlUuid>, _>(&lapsed)
         .execute(conn)
         .await?;
-    }
     Ok(())
 }
 

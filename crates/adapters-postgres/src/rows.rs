@@ -396,13 +396,6 @@ pub(crate) struct Int8 {
     pub value: i64,
 }
 
-/// A single `uuid` column named `value`.
-#[derive(Debug, QueryableByName)]
-pub(crate) struct UuidValue {
-    #[diesel(sql_type = SqlUuid)]
-    pub value: Uuid,
-}
-
 /// A duration in whole microseconds, for `$n * interval '1 microsecond'` binds.
 pub(crate) fn micros(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)

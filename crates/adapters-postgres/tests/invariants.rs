@@ -161,6 +161,88 @@ async fn a_leaked_seat_line_is_reported() {
 }
 
 #[tokio::test]
+async fn the_expiry_boundary_double_sale_is_reported() {
+    // Arrange: the state the boundary race left before the fix. User 1's paid hold lost its seat
+    // line to user 3's hold while its payment was under way; user 1 stays CONFIRMED.
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    let seat = busy.paid.seats[0].seat_id.get();
+    let schedule = busy.paid.schedule_id.get();
+    let late = uuid::Uuid::now_v7();
+    sql(
+        &mut conn,
+        &[
+            "ALTER TABLE reservation_seats DISABLE TRIGGER reservation_seats_stay_released",
+            &format!(
+                "UPDATE reservation_seats SET live = false WHERE reservation_id = '{}'",
+                busy.paid.id
+            ),
+            &format!(
+                "INSERT INTO reservations (id, user_id, schedule_id, status, total_price, \
+                    held_until) VALUES ('{late}', 3, {schedule}, 'HELD', 300, \
+                    now() + interval '1 hour')"
+            ),
+            &format!(
+                "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_id, price) \
+                 VALUES ('{late}', {schedule}, {seat}, 300)"
+            ),
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(report.broken(), vec![1], "{:?}", report.violations);
+    let names = checks(&report);
+    for expected in ["confirmed_lines_all_live", "seat_one_live"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_seat_sold_twice_is_reported() {
+    // Arrange: user 1's sale loses its line and user 3 is sold the same seat, paid in full.
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    let seat = busy.paid.seats[0].seat_id.get();
+    let schedule = busy.paid.schedule_id.get();
+    let second = uuid::Uuid::now_v7();
+    sql(
+        &mut conn,
+        &[
+            "ALTER TABLE reservation_seats DISABLE TRIGGER reservation_seats_stay_released",
+            &format!(
+                "UPDATE reservation_seats SET live = false WHERE reservation_id = '{}'",
+                busy.paid.id
+            ),
+            &format!(
+                "INSERT INTO reservations (id, user_id, schedule_id, status, total_price, \
+                    held_until) VALUES ('{second}', 3, {schedule}, 'HELD', 300, \
+                    now() + interval '1 hour')"
+            ),
+            &format!(
+                "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_id, price) \
+                 VALUES ('{second}', {schedule}, {seat}, 300)"
+            ),
+            "INSERT INTO wallets (user_id, balance) VALUES (3, 0)",
+            &format!(
+                "INSERT INTO payments (id, reservation_id, user_id, amount) \
+                 VALUES (gen_random_uuid(), '{second}', 3, 300)"
+            ),
+            &format!("UPDATE reservations SET status = 'CONFIRMED' WHERE id = '{second}'"),
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    let names = checks(&report);
+    for expected in ["seat_sold_once", "confirmed_lines_all_live"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+}
+
+#[tokio::test]
 async fn money_out_of_thin_air_is_reported() {
     // Arrange
     let Some(busy) = busy().await else { return };

@@ -14,6 +14,8 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+pub mod race;
+
 /// Session advisory lock serialising template creation across concurrent test binaries.
 const TEMPLATE_LOCK: i64 = 7_202_502_099;
 

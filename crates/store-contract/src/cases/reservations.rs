@@ -309,6 +309,8 @@ pub async fn expired_hold_is_expired_everywhere_without_a_sweep(s: StoreUnderTes
         Err(CancelError::NotCancellable(ReservationStatus::Expired))
     );
     // The seats can be held again at once, and the expired hold no longer counts to the cap.
+    // Taking a lapsed hold's seat expires that reservation in the same step, so the sweep finds
+    // nothing left to do.
     hold_ok(&s, user(2), &sch, &ids[..1], default_holds()).await;
     hold_ok(
         &s,
@@ -318,7 +320,6 @@ pub async fn expired_hold_is_expired_everywhere_without_a_sweep(s: StoreUnderTes
         hold_policy(Duration::from_secs(300), 2, 2),
     )
     .await;
-    assert_eq!(s.reservations.expire_holds(10).await, Ok(1));
     assert_eq!(s.reservations.expire_holds(10).await, Ok(0));
     let read = s
         .reservations
