@@ -136,6 +136,7 @@ macro_rules! store_contract_tests {
             stored_rejections_replay_as_the_same_error,
             pay_confirms_debits_and_expires_the_token,
             pay_requires_own_reservation_and_active_token,
+            a_free_seat_is_paid_without_a_wallet,
             concurrent_pays_from_a_wallet_affording_one,
             a_payment_storm_answers_each_as_alone,
             ledger_sums_to_balance_and_pages,

@@ -286,6 +286,32 @@ pub async fn pay_confirms_debits_and_expires_the_token(s: StoreUnderTest) {
     assert_eq!(whole_ledger(&s, u).await.len(), 2);
 }
 
+/// A free seat (0 won) is payable by a user who never charged a wallet, with the same answer on
+/// every store: confirmed, a PAYMENT entry of 0, balance 0.
+pub async fn a_free_seat_is_paid_without_a_wallet(s: StoreUnderTest) {
+    let u = user(7);
+    let q = roomy_queue();
+    let c = concert(&s, "Free").await;
+    let sch = schedule(&s, c, 2, 0).await;
+    let ids = seat_ids(&sch);
+    let r = hold_ok(&s, u, &sch, &ids[..1], default_holds()).await;
+    let token = active_token(&s, u, c, q).await;
+
+    let receipt = s
+        .wallets
+        .pay(new_payment(u, r.id, token, "free"))
+        .await
+        .expect("a free seat is payable");
+
+    assert_eq!((receipt.amount.won(), receipt.balance_after.won()), (0, 0));
+    assert_eq!(balance(&s, u).await, 0);
+    let read = s.reservations.reservation(u, r.id).await.expect("read");
+    assert_eq!(read.map(|r| r.status), Some(ReservationStatus::Confirmed));
+    let ledger = whole_ledger(&s, u).await;
+    assert_eq!(ledger.len(), 1);
+    assert_eq!((ledger[0].kind, ledger[0].amount), (LedgerKind::Payment, 0));
+}
+
 /// Only the holder's own reservation with the holder's ACTIVE token for that concert pays;
 /// those refusals store nothing under the key.
 pub async fn pay_requires_own_reservation_and_active_token(s: StoreUnderTest) {
