@@ -398,22 +398,27 @@ mod tests {
             .await
             .expect("schedule");
         let user = UserId::new(1).expect("user");
-        let hold = |user: UserId, seat| NewHold {
+        let user2 = UserId::new(2).expect("user");
+        let token = QueueTokenId::from_uuid(id());
+        let token2 = QueueTokenId::from_uuid(id());
+        for (u, t) in [(user, token), (user2, token2)] {
+            store.join(u, concert.id, t, queue()).await.expect("join");
+        }
+        store.admit(queue()).await.expect("admit");
+        let hold = |user: UserId, queue_token, seat| NewHold {
             reservation_id: ReservationId::from_uuid(id()),
             user_id: user,
             schedule_id: schedule.schedule_id,
             seats: SeatSelection::new(vec![seat], 4).expect("seats"),
+            queue_token,
         };
         let policy = domain::HoldPolicy::new(Duration::from_secs(60), 4, 4).expect("hold");
         let paid = store
-            .hold(hold(user, schedule.seats[0].id), policy)
+            .hold(hold(user, token, schedule.seats[0].id), policy)
             .await
             .expect("hold");
         let other = store
-            .hold(
-                hold(UserId::new(2).expect("user"), schedule.seats[1].id),
-                policy,
-            )
+            .hold(hold(user2, token2, schedule.seats[1].id), policy)
             .await
             .expect("hold");
         let wallet = WalletPolicy::new(
@@ -434,12 +439,6 @@ mod tests {
             )
             .await
             .expect("charge");
-        let token = QueueTokenId::from_uuid(id());
-        store
-            .join(user, concert.id, token, queue())
-            .await
-            .expect("join");
-        store.admit(queue()).await.expect("admit");
         store
             .pay(NewPayment {
                 user_id: user,

@@ -137,6 +137,23 @@ impl QueueLine {
 }
 
 impl State {
+    /// Whether `id` is `user`'s ACTIVE token for `concert` at `now`: the check a hold and a
+    /// payment make again in their own step, whatever the gate saw a moment before.
+    pub(crate) fn token_admits(
+        &self,
+        id: QueueTokenId,
+        user: UserId,
+        concert: ConcertId,
+        now: Timestamp,
+    ) -> bool {
+        self.tokens.get(&id).is_some_and(|t| {
+            t.token.user_id == user
+                && t.token.concert_id == concert
+                && t.token.status == QueueTokenStatus::Active
+                && t.token.active_until.is_some_and(|until| until > now)
+        })
+    }
+
     /// Marks a token EXPIRED and takes it out of its line's indexes (no-op if already EXPIRED).
     pub(crate) fn expire_token(&mut self, id: QueueTokenId) {
         let Some(record) = self.tokens.get_mut(&id) else {

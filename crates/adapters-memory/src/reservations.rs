@@ -8,8 +8,8 @@ use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
 use domain::{
     effective_reservation_status, CancelError, Cursor, HoldPolicy, HoldSeatsError, Money, Page,
-    PageRequest, Reservation, ReservationId, ReservationStatus, ReservedSeat, SeatId, StoreError,
-    Timestamp, UserId,
+    PageRequest, QueueAccessError, Reservation, ReservationId, ReservationStatus, ReservedSeat,
+    SeatId, StoreError, Timestamp, UserId,
 };
 
 /// The cursor of a reservation in `(created_at, id)` order.
@@ -82,6 +82,9 @@ impl State {
             .filter(|s| s.starts_at > now)
             .ok_or(HoldSeatsError::ScheduleNotFound)?;
         let concert_id = schedule.concert_id;
+        if !self.token_admits(hold.queue_token, hold.user_id, concert_id, now) {
+            return Err(QueueAccessError::NotActive.into());
+        }
         let mut seats = Vec::with_capacity(hold.seats.len());
         for &seat_id in hold.seats.ids() {
             let seat = self

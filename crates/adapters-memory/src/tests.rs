@@ -181,6 +181,13 @@ async fn a_hold_expires_exactly_at_held_until() {
     let seats = store.schedule_seats(schedule_id).await.expect("seats");
     let hold_policy = domain::HoldPolicy::new(Duration::from_secs(60), 4, 4).expect("policy");
     let id = ReservationId::from_uuid(Uuid::from_u128(1));
+    let token = tid(1);
+    let queue = policy(10, 10);
+    store
+        .join(user(1), seats.concert_id, token, queue)
+        .await
+        .expect("join");
+    store.admit(queue).await.expect("admit");
     let r = store
         .hold(
             NewHold {
@@ -188,6 +195,7 @@ async fn a_hold_expires_exactly_at_held_until() {
                 user_id: user(1),
                 schedule_id,
                 seats: SeatSelection::new(vec![seats.seats[0].id], 4).expect("seats"),
+                queue_token: token,
             },
             hold_policy,
         )

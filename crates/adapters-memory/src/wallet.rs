@@ -8,8 +8,8 @@ use domain::ports::{NewCharge, NewPayment, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, ChargeRejection, Cursor, IdempotencyContext, IdempotencyDecision,
     IdempotencyKey, IdempotencyRecord, LedgerEntry, LedgerKind, Money, Page, PageRequest, PayError,
-    PaymentReceipt, PaymentRejection, QueueAccessError, QueueTokenStatus, ReservationStatus,
-    StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
+    PaymentReceipt, PaymentRejection, QueueAccessError, ReservationStatus, StoreError,
+    StoredOutcome, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
 };
 
 fn ledger_cursor(e: &LedgerEntry) -> Cursor {
@@ -175,12 +175,12 @@ impl State {
         let reservation = self
             .users_reservation(payment.user_id, payment.reservation_id, now)
             .ok_or(PayError::ReservationNotFound)?;
-        let token_active = self.tokens.get(&payment.queue_token).is_some_and(|t| {
-            t.token.user_id == payment.user_id
-                && t.token.concert_id == reservation.concert_id
-                && t.token.status == QueueTokenStatus::Active
-                && t.token.active_until.is_some_and(|until| until > now)
-        });
+        let token_active = self.token_admits(
+            payment.queue_token,
+            payment.user_id,
+            reservation.concert_id,
+            now,
+        );
         if !token_active && guards.on(Guard::TokenActive) {
             return Err(QueueAccessError::NotActive.into());
         }

@@ -9,10 +9,13 @@
 //! 3. every requested seat, locked in ascending id order (`FOR NO KEY UPDATE`): two batches, or
 //!    a batch and a single hold, queue on a seat and never deadlock, since everyone takes user
 //!    locks first and seat locks in id order after;
-//! 4. lapsed holds on those seats give their seats up; the seats still taken are read;
+//! 4. lapsed holds on those seats are expired (their seats released); the holders' queue tokens
+//!    are locked `FOR SHARE` and must still be ACTIVE, theirs, for the schedule's concert; the
+//!    seats still taken are read;
 //! 5. the holders' seat counts under unexpired holds.
 //!
-//! Then, in arrival order, each hold is decided exactly as alone: not found, unavailable (taken
+//! Then, in arrival order, each hold is decided exactly as alone: not found, token not active,
+//! unavailable (taken
 //! in the database, or by an earlier hold of this batch), over the cap, or granted. The granted
 //! ones are inserted with two statements and read back with two more. The partial unique index
 //! `reservation_seats_one_live` still backs "one live line per seat": if anything fires that the
@@ -22,14 +25,16 @@
 use crate::errors::Fail;
 use crate::locks;
 use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
-use crate::reservations::{hold_tx, release_lapsed, taken_seats, with_lines, RESERVATION};
-use crate::rows::{micros, Int8, ReservationRow};
+use crate::reservations::{
+    active_tokens, hold_tx, release_lapsed, taken_seats, token_admits, with_lines, RESERVATION,
+};
+use crate::rows::{micros, ReservationRow};
 use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::guards::{Guard, Guards};
 use domain::ports::NewHold;
-use domain::{HoldPolicy, HoldSeatsError, Reservation, SeatId, StoreError};
+use domain::{HoldPolicy, HoldSeatsError, QueueAccessError, Reservation, SeatId, StoreError};
 use futures::FutureExt;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -40,9 +45,9 @@ pub(crate) type HoldKey = (NewHold, HoldPolicy, Guards);
 /// A hold's answer.
 pub(crate) type HoldAnswer = Result<Reservation, HoldSeatsError>;
 
-/// Step 1: `$1` schedule ids.
+/// Step 1: `$1` schedule ids; each open one with its concert.
 const OPEN_SCHEDULES: &str = "\
-    SELECT id AS value FROM schedules WHERE id = ANY($1) AND starts_at > now() \
+    SELECT id AS key, concert_id AS value FROM schedules WHERE id = ANY($1) AND starts_at > now() \
     ORDER BY id FOR KEY SHARE";
 
 /// Step 2: `$1` lock class, `$2` user ids (a hold alone takes the same lock).
@@ -86,8 +91,9 @@ struct LockedSeat {
     schedule_id: i64,
 }
 
+/// A `(key, value)` row of two bigints.
 #[derive(QueryableByName)]
-struct Count {
+struct KeyValue {
     #[diesel(sql_type = BigInt)]
     key: i64,
     #[diesel(sql_type = BigInt)]
@@ -139,13 +145,13 @@ fn holds_tx(
         let mut schedules: Vec<i64> = keys.iter().map(|k| k.0.schedule_id.get()).collect();
         schedules.sort_unstable();
         schedules.dedup();
-        let open: Vec<Int8> = crate::sql::sql_query(OPEN_SCHEDULES)
+        let open: Vec<KeyValue> = crate::sql::sql_query(OPEN_SCHEDULES)
             .bind::<Array<BigInt>, _>(schedules)
             .load(conn)
             .await?;
-        let open: HashSet<i64> = open.into_iter().map(|r| r.value).collect();
+        let concert_of: HashMap<i64, i64> = open.into_iter().map(|r| (r.key, r.value)).collect();
         for (i, key) in keys.iter().enumerate() {
-            if !open.contains(&key.0.schedule_id.get()) {
+            if !concert_of.contains_key(&key.0.schedule_id.get()) {
                 answers[i] = Some(Err(HoldSeatsError::ScheduleNotFound));
             }
         }
@@ -201,10 +207,32 @@ fn holds_tx(
             .collect();
         checked.sort_unstable();
         checked.dedup();
+        if !checked.is_empty() {
+            release_lapsed(conn, &checked).await?;
+        }
+        //    The holders' tokens, still ACTIVE and theirs for the schedule's concert.
+        let tokens: Vec<Uuid> = pending
+            .iter()
+            .map(|&i| keys[i].0.queue_token.get())
+            .collect();
+        let active = active_tokens(conn, &tokens).await?;
+        for &i in &pending {
+            let hold = &keys[i].0;
+            let concert = concert_of
+                .get(&hold.schedule_id.get())
+                .copied()
+                .unwrap_or(0);
+            if !token_admits(&active, hold, concert) {
+                answers[i] = Some(Err(QueueAccessError::NotActive.into()));
+            }
+        }
+        pending = live(&answers);
+        if pending.is_empty() {
+            return Ok(settled(answers));
+        }
         let taken: HashSet<i64> = if checked.is_empty() {
             HashSet::new()
         } else {
-            release_lapsed(conn, &checked).await?;
             taken_seats(conn, &checked)
                 .await
                 .map_err(store)?
@@ -214,7 +242,7 @@ fn holds_tx(
         };
 
         // 5. Seats each holder already holds.
-        let counts: Vec<Count> = crate::sql::sql_query(HELD_COUNTS)
+        let counts: Vec<KeyValue> = crate::sql::sql_query(HELD_COUNTS)
             .bind::<Array<BigInt>, _>(users)
             .load(conn)
             .await?;

@@ -14,13 +14,13 @@ use crate::pool::{PgStore, Reader};
 use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow};
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
-use diesel::OptionalExtension;
+use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
 use domain::{
-    CancelError, HoldPolicy, HoldSeatsError, Page, PageRequest, Reservation, ReservationId,
-    ReservedSeat, SeatId, StoreError, UserId,
+    CancelError, HoldPolicy, HoldSeatsError, Page, PageRequest, QueueAccessError, Reservation,
+    ReservationId, ReservedSeat, SeatId, StoreError, UserId,
 };
 use futures::FutureExt;
 use std::collections::HashMap;
@@ -167,16 +167,17 @@ pub(crate) async fn hold_tx(
     guards: Guards,
 ) -> Result<Reservation, Fail<HoldSeatsError>> {
     let seats: Vec<i64> = hold.seats.ids().iter().map(|s| s.get()).collect();
-    let schedule: Option<Int8> = crate::sql::sql_query(
-        "SELECT id AS value FROM schedules WHERE id = $1 AND starts_at > now() FOR KEY SHARE",
+    let concert: Option<Int8> = crate::sql::sql_query(
+        "SELECT concert_id AS value FROM schedules WHERE id = $1 AND starts_at > now() \
+         FOR KEY SHARE",
     )
     .bind::<BigInt, _>(hold.schedule_id.get())
     .get_result(conn)
     .await
     .optional()?;
-    if schedule.is_none() {
+    let Some(concert) = concert else {
         return Err(Fail::Biz(HoldSeatsError::ScheduleNotFound));
-    }
+    };
     // The user's holds one at a time: the cap check below cannot be raced.
     crate::sql::sql_query("SELECT pg_advisory_xact_lock($1, hashtext($2::text))")
         .bind::<Integer, _>(locks::USER_HOLDS)
@@ -199,22 +200,66 @@ pub(crate) async fn hold_tx(
         });
     }
     if guards.on(Guard::SeatAvailability) {
-        release_lapsed_and_check(conn, &seats).await?;
+        release_lapsed(conn, &seats).await?;
+    }
+    let tokens = active_tokens(conn, &[hold.queue_token.get()]).await?;
+    if !token_admits(&tokens, hold, concert.value) {
+        return Err(Fail::Biz(QueueAccessError::NotActive.into()));
+    }
+    if guards.on(Guard::SeatAvailability) {
+        let taken = taken_seats(conn, &seats).await?;
+        if !taken.is_empty() {
+            return Err(Fail::Biz(HoldSeatsError::SeatUnavailable { seats: taken }));
+        }
     }
     insert_hold(conn, hold, policy, &seats).await
 }
 
-/// Releases lapsed holds on `seats`, then refuses any seat still taken.
-async fn release_lapsed_and_check(
+/// The holders' tokens that are ACTIVE right now: `$1` token ids. Locked `FOR SHARE`, in id
+/// order, after the reservations a hold locks (as a payment locks its reservation before its
+/// token): a payment that spends one, or a sweep that expires one, is waited for and its result
+/// seen. The window is judged by the clock when the lock is held.
+const ACTIVE_TOKENS: &str = "\
+    SELECT id, user_id, concert_id FROM queue_tokens \
+    WHERE id = ANY($1) AND status = 'ACTIVE' AND active_until > clock_timestamp() \
+    ORDER BY id FOR SHARE";
+
+/// A row of [`ACTIVE_TOKENS`].
+#[derive(QueryableByName)]
+struct ActiveToken {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = BigInt)]
+    concert_id: i64,
+}
+
+/// The ACTIVE ones of `tokens`, locked (see [`ACTIVE_TOKENS`]): id → (user, concert).
+pub(crate) async fn active_tokens(
     conn: &mut AsyncPgConnection,
-    seats: &[i64],
-) -> Result<(), Fail<HoldSeatsError>> {
-    release_lapsed(conn, seats).await?;
-    let taken = taken_seats(conn, seats).await?;
-    if !taken.is_empty() {
-        return Err(Fail::Biz(HoldSeatsError::SeatUnavailable { seats: taken }));
-    }
-    Ok(())
+    tokens: &[Uuid],
+) -> diesel::QueryResult<HashMap<Uuid, (i64, i64)>> {
+    let mut ids = tokens.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<ActiveToken> = crate::sql::sql_query(ACTIVE_TOKENS)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|t| (t.id, (t.user_id, t.concert_id)))
+        .collect())
+}
+
+/// Whether `hold`'s token is among `active` and is the holder's for `concert`.
+pub(crate) fn token_admits(
+    active: &HashMap<Uuid, (i64, i64)>,
+    hold: &NewHold,
+    concert: i64,
+) -> bool {
+    active.get(&hold.queue_token.get()) == Some(&(hold.user_id.get(), concert))
 }
 
 /// Holds on `seats` whose time ran out give those seats up now: the SQL function

@@ -207,7 +207,7 @@ async fn time_runs_on_the_database_clock_and_expiry_is_immediate() {
     // A 1 s hold.
     let held = store
         .hold(
-            new_hold(user(1), &schedule, &[seat]),
+            admitted_hold(&store, user(1), &schedule, &[seat]).await,
             hold_policy(secs(1), 4),
         )
         .await
@@ -260,7 +260,7 @@ async fn time_runs_on_the_database_clock_and_expiry_is_immediate() {
     // The expired hold does not count against the cap and its seat can be held again.
     let again = store
         .hold(
-            new_hold(user(3), &schedule, &[seat]),
+            admitted_hold(&store, user(3), &schedule, &[seat]).await,
             hold_policy(secs(60), 1),
         )
         .await
@@ -294,7 +294,10 @@ async fn holds_follow_the_rules() {
     let s: Vec<SeatId> = schedule.seats.iter().map(|s| s.id).collect();
     let policy = hold_policy(secs(60), 3);
     let r = store
-        .hold(new_hold(user(1), &schedule, &[s[0], s[1]]), policy)
+        .hold(
+            admitted_hold(&store, user(1), &schedule, &[s[0], s[1]]).await,
+            policy,
+        )
         .await
         .unwrap();
     assert_eq!(r.total_price, Money::new(200).unwrap());
@@ -304,13 +307,19 @@ async fn holds_follow_the_rules() {
     );
     assert_eq!(
         store
-            .hold(new_hold(user(2), &schedule, &[s[1], s[2]]), policy)
+            .hold(
+                admitted_hold(&store, user(2), &schedule, &[s[1], s[2]]).await,
+                policy
+            )
             .await,
         Err(HoldSeatsError::SeatUnavailable { seats: vec![s[1]] })
     );
     assert_eq!(
         store
-            .hold(new_hold(user(1), &schedule, &[s[2], s[3]]), policy)
+            .hold(
+                admitted_hold(&store, user(1), &schedule, &[s[2], s[3]]).await,
+                policy
+            )
             .await,
         Err(HoldSeatsError::HoldLimitExceeded {
             would_hold: 4,
@@ -320,13 +329,13 @@ async fn holds_follow_the_rules() {
     assert_eq!(
         store
             .hold(
-                new_hold(user(2), &schedule, &[s[2], other.seats[0].id]),
+                admitted_hold(&store, user(2), &schedule, &[s[2], other.seats[0].id]).await,
                 policy
             )
             .await,
         Err(HoldSeatsError::SeatNotFound(other.seats[0].id))
     );
-    let mut missing = new_hold(user(2), &schedule, &[s[2]]);
+    let mut missing = admitted_hold(&store, user(2), &schedule, &[s[2]]).await;
     missing.schedule_id = ScheduleId::new(9999).unwrap();
     assert_eq!(
         store.hold(missing, policy).await,
@@ -345,13 +354,19 @@ async fn holds_follow_the_rules() {
         Err(CancelError::NotCancellable(ReservationStatus::Cancelled))
     );
     store
-        .hold(new_hold(user(2), &schedule, &[s[1], s[2]]), policy)
+        .hold(
+            admitted_hold(&store, user(2), &schedule, &[s[1], s[2]]).await,
+            policy,
+        )
         .await
         .unwrap();
     // Paging: newest first, with a cursor.
     for seat in &s[3..6] {
         store
-            .hold(new_hold(user(4), &schedule, &[*seat]), policy)
+            .hold(
+                admitted_hold(&store, user(4), &schedule, &[*seat]).await,
+                policy,
+            )
             .await
             .unwrap();
     }
@@ -417,7 +432,7 @@ async fn charges_and_payments_replay_under_their_key() {
     let token = active_token(&store, u, concert, default_queue()).await;
     let held = store
         .hold(
-            new_hold(u, &schedule, &[schedule.seats[0].id]),
+            new_hold(u, token, &schedule, &[schedule.seats[0].id]),
             hold_policy(secs(60), 4),
         )
         .await
@@ -444,7 +459,7 @@ async fn charges_and_payments_replay_under_their_key() {
     let token = active_token(&store, u, concert, default_queue()).await;
     let second = store
         .hold(
-            new_hold(u, &schedule, &[schedule.seats[1].id]),
+            new_hold(u, token, &schedule, &[schedule.seats[1].id]),
             hold_policy(secs(60), 4),
         )
         .await
@@ -536,6 +551,7 @@ async fn an_unreachable_database_is_unavailable_within_the_timeouts() {
                     user_id: user(1),
                     schedule_id: ScheduleId::new(1).unwrap(),
                     seats: selection(&[SeatId::new(1).unwrap()]),
+                    queue_token: token_id(),
                 },
                 hold_policy(secs(60), 4)
             )

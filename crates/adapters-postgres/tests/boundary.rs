@@ -207,10 +207,16 @@ async fn key_lock(conn: &mut AsyncPgConnection, user: UserId, key: &str, lock: b
         .unwrap();
 }
 
-fn hold_of(u: UserId, schedule: &ScheduleSeats, seat: SeatId, id: Uuid) -> NewHold {
+fn hold_of(
+    u: UserId,
+    token: QueueTokenId,
+    schedule: &ScheduleSeats,
+    seat: SeatId,
+    id: Uuid,
+) -> NewHold {
     NewHold {
         reservation_id: ReservationId::from_uuid(id),
-        ..new_hold(u, schedule, &[seat])
+        ..new_hold(u, token, schedule, &[seat])
     }
 }
 
@@ -226,7 +232,10 @@ async fn payer(
     let token = active_token(&*a.store, u, a.concert, queue()).await;
     let held = a
         .store
-        .hold(hold_of(u, &a.schedule, seat, id), hold_policy(ttl, 4))
+        .hold(
+            hold_of(u, token, &a.schedule, seat, id),
+            hold_policy(ttl, 4),
+        )
         .await
         .unwrap();
     (token, held)
@@ -248,12 +257,12 @@ fn storm(a: &Arena, seat: SeatId, deadline: Timestamp) -> tokio::task::JoinHandl
     tokio::spawn(async move {
         until(deadline, -10).await;
         let end = deadline + chrono::Duration::milliseconds(STORM_UNTIL_MS);
-        let tries = stormers.into_iter().map(|(u, _token)| {
+        let tries = stormers.into_iter().map(|(u, token)| {
             let store = Arc::clone(&store);
             let schedule = schedule.clone();
             tokio::spawn(async move {
                 while chrono::Utc::now() < end {
-                    let hold = new_hold(u, &schedule, &[seat]);
+                    let hold = new_hold(u, token, &schedule, &[seat]);
                     match store.hold(hold, hold_policy(secs(600), 100)).await {
                         Ok(_) => return Some(Instant::now()),
                         Err(HoldSeatsError::SeatUnavailable { .. }) => {}

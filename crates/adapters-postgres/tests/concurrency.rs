@@ -32,9 +32,12 @@ async fn two_hundred_holds_of_one_seat_have_one_winner() {
     let store = Arc::new(db.store(32).await);
     let (_, schedule) = concert_with_seats(&*store, 1, 100).await;
     let seat = schedule.seats[0].id;
-    let results = join_all((1..=200).map(|n| {
+    let mut holds = Vec::new();
+    for n in 1..=200 {
+        holds.push(admitted_hold(&*store, user(n), &schedule, &[seat]).await);
+    }
+    let results = join_all(holds.into_iter().map(|hold| {
         let store = Arc::clone(&store);
-        let hold = new_hold(user(n), &schedule, &[seat]);
         tokio::spawn(async move { store.hold(hold, hold_policy(secs(60), 4)).await })
     }))
     .await;
@@ -77,6 +80,11 @@ async fn overlapping_multi_seat_holds_never_deadlock_or_double_hold() {
         requests.push(seats);
         requests.push(reversed);
     }
+    let mut tokens = Vec::new();
+    for n in 0..requests.len() {
+        let u = user(n as i64 + 1);
+        tokens.push(live_token(&*store, u, schedule.concert_id, default_queue()).await);
+    }
     let results = join_all(requests.into_iter().enumerate().map(|(n, seats)| {
         let store = Arc::clone(&store);
         let hold = domain::ports::NewHold {
@@ -84,6 +92,7 @@ async fn overlapping_multi_seat_holds_never_deadlock_or_double_hold() {
             user_id: user(n as i64 + 1),
             schedule_id: schedule.schedule_id,
             seats: SeatSelection::new(seats, 4).unwrap(),
+            queue_token: tokens[n],
         };
         tokio::spawn(async move { store.hold(hold, hold_policy(secs(60), 4)).await })
     }))
@@ -123,16 +132,19 @@ async fn an_expired_hold_yields_its_seat_without_any_sweep() {
     let seat = schedule.seats[0].id;
     let first = store
         .hold(
-            new_hold(user(1), &schedule, &[seat]),
+            admitted_hold(&*store, user(1), &schedule, &[seat]).await,
             hold_policy(secs(1), 4),
         )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Many users race for the freed seat: exactly one wins, and the old hold reads EXPIRED.
-    let results = join_all((2..=40).map(|n| {
+    let mut holds = Vec::new();
+    for n in 2..=40 {
+        holds.push(admitted_hold(&*store, user(n), &schedule, &[seat]).await);
+    }
+    let results = join_all(holds.into_iter().map(|hold| {
         let store = Arc::clone(&store);
-        let hold = new_hold(user(n), &schedule, &[seat]);
         tokio::spawn(async move { store.hold(hold, hold_policy(secs(60), 4)).await })
     }))
     .await;
@@ -165,7 +177,7 @@ async fn fifty_payments_from_a_wallet_that_affords_one() {
         let token = active_token(&*store, u, concert, queue).await;
         let held = store
             .hold(
-                new_hold(u, &schedule, &[schedule.seats[0].id]),
+                new_hold(u, token, &schedule, &[schedule.seats[0].id]),
                 hold_policy(secs(600), 100),
             )
             .await

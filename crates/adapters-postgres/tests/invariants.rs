@@ -33,14 +33,14 @@ async fn busy() -> Option<Busy> {
     let policy = hold_policy(secs(600), 4);
     let paid = store
         .hold(
-            new_hold(user(1), &schedule, &[schedule.seats[0].id]),
+            admitted_hold(&store, user(1), &schedule, &[schedule.seats[0].id]).await,
             policy,
         )
         .await
         .unwrap();
     let held = store
         .hold(
-            new_hold(user(2), &schedule, &[schedule.seats[1].id]),
+            admitted_hold(&store, user(2), &schedule, &[schedule.seats[1].id]).await,
             policy,
         )
         .await
@@ -57,7 +57,7 @@ async fn busy() -> Option<Busy> {
         )
         .await
         .unwrap();
-    let token = active_token(&store, user(1), concert, queue()).await;
+    let token = live_token(&store, user(1), concert, queue()).await;
     store
         .pay(NewPayment {
             user_id: user(1),

@@ -30,9 +30,12 @@ use std::sync::Arc;
 async fn last_seat<S: Stores>(store: Arc<S>) -> Tally {
     let (_, schedule) = concert_with_seats(&*store, 1, 100).await;
     let seat = schedule.seats[0].id;
-    let results = join_all((1..=200).map(|n| {
+    let mut holds = Vec::new();
+    for n in 1..=200 {
+        holds.push(admitted_hold(&*store, user(n), &schedule, &[seat]).await);
+    }
+    let results = join_all(holds.into_iter().map(|hold| {
         let store = Arc::clone(&store);
-        let hold = new_hold(user(n), &schedule, &[seat]);
         tokio::spawn(async move { store.hold(hold, hold_policy(secs(60), 4)).await })
     }))
     .await;
@@ -130,7 +133,10 @@ async fn double_payment<S: Stores>(store: Arc<S>) -> (Tally, usize) {
         let token = active_token(&*store, u, concert, queue()).await;
         let seat = schedule.seats[usize::try_from(n - 1).unwrap()].id;
         let held = store
-            .hold(new_hold(u, &schedule, &[seat]), hold_policy(secs(600), 4))
+            .hold(
+                new_hold(u, token, &schedule, &[seat]),
+                hold_policy(secs(600), 4),
+            )
             .await
             .unwrap();
         holds.push((u, held.id, token));
@@ -264,7 +270,12 @@ async fn pay_at_the_deadline<S: Stores>(store: Arc<S>) -> (Tally, Boundary) {
         let seat = schedule.seats[usize::try_from(n - 1).unwrap()].id;
         let held = store
             .hold(
-                new_hold(user(n), &schedule, &[seat]),
+                new_hold(
+                    user(n),
+                    tokens[usize::try_from(n - 1).unwrap()],
+                    &schedule,
+                    &[seat],
+                ),
                 hold_policy(secs(1), 4),
             )
             .await
@@ -410,7 +421,7 @@ async fn wallet_affords_one<S: Stores>(store: Arc<S>) -> Tally {
         let token = active_token(&*store, u, concert, queue()).await;
         let held = store
             .hold(
-                new_hold(u, &schedule, &[schedule.seats[0].id]),
+                new_hold(u, token, &schedule, &[schedule.seats[0].id]),
                 hold_policy(secs(600), 100),
             )
             .await
@@ -527,7 +538,12 @@ async fn opposite_orders<S: Stores>(store: Arc<S>) -> (Tally, usize) {
     let (_, schedule) = concert_with_seats(&*store, SEATS, 10).await;
     let seats: Vec<SeatId> = schedule.seats.iter().map(|s| s.id).collect();
     let schedule_id = schedule.schedule_id;
+    let mut tokens = Vec::new();
+    for n in 1..=1000i64 {
+        tokens.push(live_token(&*store, user(n), schedule.concert_id, queue()).await);
+    }
     let results = join_all((1..=1000i64).map(|n| {
+        let queue_token = tokens[usize::try_from(n - 1).unwrap()];
         let store = Arc::clone(&store);
         let first = usize::try_from((n - 1) / 2).unwrap() % (SEATS - 2);
         let mut asked = seats[first..first + 3].to_vec();
@@ -540,6 +556,7 @@ async fn opposite_orders<S: Stores>(store: Arc<S>) -> (Tally, usize) {
                 user_id: user(n),
                 schedule_id,
                 seats: SeatSelection::new(asked, 4).unwrap(),
+                queue_token,
             };
             let outcome = store.hold(hold, hold_policy(secs(600), 4)).await;
             let mut cancelled = false;

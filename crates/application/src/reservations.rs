@@ -3,8 +3,8 @@
 use crate::Services;
 use domain::ports::NewHold;
 use domain::{
-    CancelError, HoldSeatsError, Page, PageRequest, QueueTokenId, Reservation, ReservationId,
-    ReservationReadError, ScheduleId, SeatId, SeatSelection, StoreError, UserId,
+    CancelError, HoldSeatsError, Page, PageRequest, QueueAccessError, QueueTokenId, Reservation,
+    ReservationId, ReservationReadError, ScheduleId, SeatId, SeatSelection, StoreError, UserId,
 };
 use tracing::instrument;
 
@@ -33,11 +33,13 @@ impl Services {
             )
             .await?
             .ok_or(HoldSeatsError::ScheduleNotFound)?;
+        let queue_token = token.ok_or(QueueAccessError::TokenRequired)?;
         let hold = NewHold {
             reservation_id: ReservationId::from_uuid(self.ports.ids.next_uuid()),
             user_id: user,
             schedule_id,
             seats,
+            queue_token,
         };
         self.ports.reservations.hold(hold, hold_policy).await
     }

@@ -201,6 +201,10 @@ pub struct NewHold {
     pub schedule_id: ScheduleId,
     /// The seats, sorted.
     pub seats: SeatSelection,
+    /// The holder's queue token, which must still be ACTIVE (and the holder's, for the
+    /// schedule's concert) when the hold commits: the store checks it again inside the hold's
+    /// own transaction, so a token that expired or was spent a moment earlier cannot hold.
+    pub queue_token: QueueTokenId,
 }
 
 /// Seat holds and reservations.
@@ -213,7 +217,9 @@ pub trait ReservationStore: Send + Sync {
     /// # Errors
     /// [`HoldSeatsError::ScheduleNotFound`] (unknown or started), `SeatNotFound` (a seat not in
     /// the schedule), `SeatUnavailable` (any seat sold or under an unexpired hold; lists them),
-    /// `HoldLimitExceeded` (the user's unexpired held seats plus these exceed the per-user cap).
+    /// `HoldLimitExceeded` (the user's unexpired held seats plus these exceed the per-user cap),
+    /// `Access(NotActive)` (the queue token is not the holder's ACTIVE token for the schedule's
+    /// concert at the moment of the hold).
     async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError>;
 
     /// One of the user's reservations, with its effective status; `None` when it does not exist

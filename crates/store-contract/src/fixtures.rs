@@ -143,18 +143,36 @@ pub fn selection(seats: &[SeatId]) -> SeatSelection {
     SeatSelection::new(seats.to_vec(), 100).expect("valid selection")
 }
 
-/// A hold request.
+/// A hold request under `queue_token`.
 #[must_use]
-pub fn new_hold(user_id: UserId, schedule: &ScheduleSeats, seats: &[SeatId]) -> NewHold {
+pub fn new_hold(
+    user_id: UserId,
+    queue_token: QueueTokenId,
+    schedule: &ScheduleSeats,
+    seats: &[SeatId],
+) -> NewHold {
     NewHold {
         reservation_id: reservation_id(),
         user_id,
         schedule_id: schedule.schedule_id,
         seats: selection(seats),
+        queue_token,
     }
 }
 
-/// Holds seats and expects success.
+/// A hold request by `user_id` with an ACTIVE token for the schedule's concert (their live one,
+/// admitted if it was waiting, or a new one).
+pub async fn admitted_hold(
+    s: &StoreUnderTest,
+    user_id: UserId,
+    schedule: &ScheduleSeats,
+    seats: &[SeatId],
+) -> NewHold {
+    let token = active_token(s, user_id, schedule.concert_id, roomy_queue()).await;
+    new_hold(user_id, token, schedule, seats)
+}
+
+/// Holds seats (with an ACTIVE token, as [`admitted_hold`]) and expects success.
 pub async fn hold_ok(
     s: &StoreUnderTest,
     user_id: UserId,
@@ -162,10 +180,8 @@ pub async fn hold_ok(
     seats: &[SeatId],
     policy: HoldPolicy,
 ) -> Reservation {
-    s.reservations
-        .hold(new_hold(user_id, schedule, seats), policy)
-        .await
-        .expect("hold")
+    let hold = admitted_hold(s, user_id, schedule, seats).await;
+    s.reservations.hold(hold, policy).await.expect("hold")
 }
 
 /// A key and a fingerprint.

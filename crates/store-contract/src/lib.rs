@@ -129,6 +129,7 @@ macro_rules! store_contract_tests {
             concurrent_overlapping_holds_never_share_a_seat,
             expired_hold_is_expired_everywhere_without_a_sweep,
             expire_holds_is_bounded_by_batch,
+            hold_rechecks_the_queue_token,
             cancel_frees_seats_once,
             other_users_reservation_is_invisible,
             reservations_page_newest_first,

@@ -278,6 +278,7 @@ pub fn selection(seats: &[SeatId]) -> SeatSelection {
 
 pub fn new_hold(
     user_id: UserId,
+    queue_token: QueueTokenId,
     schedule: &ScheduleSeats,
     seats: &[SeatId],
 ) -> domain::ports::NewHold {
@@ -286,7 +287,50 @@ pub fn new_hold(
         user_id,
         schedule_id: schedule.schedule_id,
         seats: selection(seats),
+        queue_token,
     }
+}
+
+/// A hold by `user_id` under their live token for the schedule's concert (admitted now if it was
+/// waiting; a new one if they had none).
+pub async fn admitted_hold<S>(
+    store: &S,
+    user_id: UserId,
+    schedule: &ScheduleSeats,
+    seats: &[SeatId],
+) -> domain::ports::NewHold
+where
+    S: domain::ports::QueueStore,
+{
+    let token = live_token(store, user_id, schedule.concert_id, default_queue()).await;
+    new_hold(user_id, token, schedule, seats)
+}
+
+/// The user's live token for `concert` (a new one if they had none), admitted.
+pub async fn live_token<S>(
+    store: &S,
+    user_id: UserId,
+    concert: ConcertId,
+    policy: QueuePolicy,
+) -> QueueTokenId
+where
+    S: domain::ports::QueueStore,
+{
+    let joined = store
+        .join(user_id, concert, token_id(), policy)
+        .await
+        .unwrap();
+    let id = joined.standing.token.id;
+    if joined.standing.token.status != QueueTokenStatus::Active {
+        store.admit(policy).await.unwrap();
+    }
+    let token = store.token(id, policy).await.unwrap().unwrap();
+    assert_eq!(
+        token.status,
+        QueueTokenStatus::Active,
+        "token was not admitted"
+    );
+    id
 }
 
 /// Joins and admits `user` for `concert` so they hold an ACTIVE token.

@@ -1,14 +1,14 @@
 //! Hold, reservation and cancel cases.
 
 use crate::fixtures::{
-    active_token, charge_ok, concert, default_holds, hold_ok, hold_policy, new_hold, new_payment,
-    roomy_queue, schedule, schedule_at, seat_ids, seats, user,
+    active_token, admitted_hold, charge_ok, concert, default_holds, hold_ok, hold_policy, new_hold,
+    new_payment, roomy_queue, schedule, schedule_at, seat_ids, seats, user,
 };
 use crate::StoreUnderTest;
 use chrono::TimeDelta;
 use domain::{
-    CancelError, HoldSeatsError, PageRequest, PayError, Reservation, ReservationId,
-    ReservationStatus, ScheduleId, SeatId,
+    CancelError, HoldSeatsError, PageRequest, PayError, QueueAccessError, Reservation,
+    ReservationId, ReservationStatus, ScheduleId, SeatId,
 };
 use std::time::Duration;
 
@@ -54,7 +54,10 @@ pub async fn hold_is_all_or_nothing(s: StoreUnderTest) {
 
     let err = s
         .reservations
-        .hold(new_hold(user(2), &sch, &[ids[0], ids[1], ids[2]]), policy)
+        .hold(
+            admitted_hold(&s, user(2), &sch, &[ids[0], ids[1], ids[2]]).await,
+            policy,
+        )
         .await;
     assert_eq!(
         err,
@@ -64,7 +67,10 @@ pub async fn hold_is_all_or_nothing(s: StoreUnderTest) {
     );
     let err = s
         .reservations
-        .hold(new_hold(user(2), &sch, &[ids[3], ids[4], ids[1]]), policy)
+        .hold(
+            admitted_hold(&s, user(2), &sch, &[ids[3], ids[4], ids[1]]).await,
+            policy,
+        )
         .await;
     assert_eq!(
         err,
@@ -96,20 +102,23 @@ pub async fn hold_needs_an_open_schedule_and_its_seats(s: StoreUnderTest) {
     let mine = seat_ids(&sch)[0];
     assert_eq!(
         s.reservations
-            .hold(new_hold(user(1), &sch, &[mine, foreign]), policy)
+            .hold(
+                admitted_hold(&s, user(1), &sch, &[mine, foreign]).await,
+                policy
+            )
             .await,
         Err(HoldSeatsError::SeatNotFound(foreign))
     );
     assert_eq!(
         s.reservations
             .hold(
-                new_hold(user(1), &started, &seat_ids(&started)[..1]),
+                admitted_hold(&s, user(1), &started, &seat_ids(&started)[..1]).await,
                 policy
             )
             .await,
         Err(HoldSeatsError::ScheduleNotFound)
     );
-    let mut ghost = new_hold(user(1), &sch, &[mine]);
+    let mut ghost = admitted_hold(&s, user(1), &sch, &[mine]).await;
     ghost.schedule_id = ScheduleId::new(9_000_000_000).expect("id");
     assert_eq!(
         s.reservations.hold(ghost, policy).await,
@@ -118,7 +127,10 @@ pub async fn hold_needs_an_open_schedule_and_its_seats(s: StoreUnderTest) {
     let missing = SeatId::new(9_000_000_000).expect("id");
     assert_eq!(
         s.reservations
-            .hold(new_hold(user(1), &sch, &[mine, missing]), policy)
+            .hold(
+                admitted_hold(&s, user(1), &sch, &[mine, missing]).await,
+                policy
+            )
             .await,
         Err(HoldSeatsError::SeatNotFound(missing))
     );
@@ -136,7 +148,7 @@ pub async fn hold_limit_counts_every_live_hold(s: StoreUnderTest) {
     let three = hold_ok(&s, user(1), &first, &a[..3], policy).await;
     assert_eq!(
         s.reservations
-            .hold(new_hold(user(1), &second, &b[..2]), policy)
+            .hold(admitted_hold(&s, user(1), &second, &b[..2]).await, policy)
             .await,
         Err(HoldSeatsError::HoldLimitExceeded {
             would_hold: 5,
@@ -162,7 +174,7 @@ pub async fn concurrent_holds_of_one_seat_yield_one(s: StoreUnderTest) {
     let mut tasks = Vec::new();
     for u in 1..=200 {
         let store = s.reservations.clone();
-        let hold = new_hold(user(u), &sch, &[seat]);
+        let hold = admitted_hold(&s, user(u), &sch, &[seat]).await;
         tasks.push(tokio::spawn(async move {
             store.hold(hold, default_holds()).await
         }));
@@ -194,11 +206,13 @@ pub async fn concurrent_overlapping_holds_never_share_a_seat(s: StoreUnderTest) 
     for u in 0..120_usize {
         let store = s.reservations.clone();
         let k = u % (ids.len() - 1);
-        let hold = new_hold(
+        let hold = admitted_hold(
+            &s,
             user(1 + i64::try_from(u).expect("small")),
             &sch,
             &ids[k..k + 2],
-        );
+        )
+        .await;
         tasks.push(tokio::spawn(async move {
             (
                 hold.seats.ids().to_vec(),
@@ -208,7 +222,7 @@ pub async fn concurrent_overlapping_holds_never_share_a_seat(s: StoreUnderTest) 
     }
     for seat in seat_ids(&other) {
         let store = s.reservations.clone();
-        let hold = new_hold(user(999), &other, &[seat]);
+        let hold = admitted_hold(&s, user(999), &other, &[seat]).await;
         tasks.push(tokio::spawn(async move {
             (hold.seats.ids().to_vec(), store.hold(hold, capped).await)
         }));
@@ -356,6 +370,57 @@ pub async fn expire_holds_is_bounded_by_batch(s: StoreUnderTest) {
         .expect("read")
         .expect("mine");
     assert_eq!(still.status, ReservationStatus::Held);
+}
+
+/// The store checks the queue token inside the hold itself: a token spent by a payment or left a
+/// moment earlier, another user's, or one for another concert cannot hold, and nothing is held.
+pub async fn hold_rechecks_the_queue_token(s: StoreUnderTest) {
+    // Arrange
+    let q = roomy_queue();
+    let c = concert(&s, "Token Recheck").await;
+    let elsewhere = concert(&s, "Elsewhere").await;
+    let sch = schedule(&s, c, 4, 1000).await;
+    let ids = seat_ids(&sch);
+    charge_ok(&s, user(1), 10_000, "recheck-charge").await;
+    let paid = hold_ok(&s, user(1), &sch, &ids[..1], default_holds()).await;
+    let spent = active_token(&s, user(1), c, q).await;
+    s.wallets
+        .pay(new_payment(user(1), paid.id, spent, "recheck-pay"))
+        .await
+        .expect("pay");
+    let left = active_token(&s, user(2), c, q).await;
+    s.queue.leave(left, user(2)).await.expect("leave");
+    let someone_elses = active_token(&s, user(3), c, q).await;
+    let other_concert = active_token(&s, user(4), elsewhere, q).await;
+    let not_active = Err(HoldSeatsError::Access(QueueAccessError::NotActive));
+
+    // Act
+    let answers = [
+        s.reservations
+            .hold(new_hold(user(1), spent, &sch, &ids[1..2]), default_holds())
+            .await,
+        s.reservations
+            .hold(new_hold(user(2), left, &sch, &ids[1..2]), default_holds())
+            .await,
+        s.reservations
+            .hold(
+                new_hold(user(4), someone_elses, &sch, &ids[1..2]),
+                default_holds(),
+            )
+            .await,
+        s.reservations
+            .hold(
+                new_hold(user(4), other_concert, &sch, &ids[1..2]),
+                default_holds(),
+            )
+            .await,
+    ];
+
+    // Assert
+    for answer in answers {
+        assert_eq!(answer, not_active);
+    }
+    assert!(is_available(&s, sch.schedule_id, ids[1]).await);
 }
 
 /// Cancelling frees the seats at once; a second cancel is `NotCancellable(CANCELLED)`.
