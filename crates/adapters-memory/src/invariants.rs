@@ -4,7 +4,7 @@
 //!
 //! | # | what is checked |
 //! |---|---|
-//! | 1 | per seat, CONFIRMED or HELD-and-unexpired reservations ≤ 1, and the seat's claim names that reservation (else the seat would read as free: for a CONFIRMED one, the store's form of "every line of a CONFIRMED reservation is live"); a seat belongs to at most one CONFIRMED reservation |
+//! | 1 | per seat, CONFIRMED or HELD-and-unexpired reservations ≤ 1, and the seat's claim names that reservation (else the seat would read as free); every seat of a CONFIRMED reservation is claimed by it (this store's form of "every line of a CONFIRMED reservation is live"); a seat belongs to at most one CONFIRMED reservation |
 //! | 2 | per wallet, balance = sum of its ledger (a balance cannot be negative here: `Money`) |
 //! | 3 | charged = balances + paid − refunded |
 //! | 4 | ≤ 1 payment per reservation; amount = total price = sum of its seats; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT entry of −amount |
@@ -57,6 +57,24 @@ impl State {
                 for line in &r.seats {
                     sold.entry(line.seat_id).or_default().push(r.id);
                 }
+            }
+        }
+        for r in self.reservations.values() {
+            if r.status != ReservationStatus::Confirmed {
+                continue;
+            }
+            let released: Vec<SeatId> = r
+                .seats
+                .iter()
+                .map(|line| line.seat_id)
+                .filter(|seat| self.seats.get(seat).and_then(|s| s.claim) != Some(r.id))
+                .collect();
+            if !released.is_empty() {
+                found.add(
+                    1,
+                    "confirmed_lines_all_live",
+                    format!("CONFIRMED reservation {} lost seat(s) {released:?}", r.id),
+                );
             }
         }
         for (seat, buyers) in &sold {
