@@ -22,8 +22,19 @@ pub const USER_SCHEME: &str = "userJwt";
 /// Name of the operator security scheme in the OpenAPI document.
 pub const ADMIN_SCHEME: &str = "adminKey";
 
-/// Seconds of clock skew tolerated when checking `exp`.
+/// Seconds of clock skew tolerated when checking `exp` and `nbf`.
 pub const JWT_LEEWAY_SECS: u64 = 5;
+
+/// The issuer and audience a user JWT must name (`JWT_ISSUER`, `JWT_AUDIENCE`). Each is checked
+/// only when set: then the token must carry a matching `iss` (or `aud`, a string or an array
+/// that contains it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JwtRules {
+    /// The required `iss`, if any.
+    pub issuer: Option<String>,
+    /// The required `aud`, if any.
+    pub audience: Option<String>,
+}
 
 /// The verification material, shared by every worker.
 pub struct AuthState {
@@ -33,14 +44,28 @@ pub struct AuthState {
 }
 
 impl AuthState {
-    /// Prepares JWT verification with `jwt_secret` and admin checks against `admin_api_key`.
+    /// Prepares JWT verification with `jwt_secret` and `rules`, and admin checks against
+    /// `admin_api_key`.
     #[must_use]
-    pub fn new(jwt_secret: &str, admin_api_key: &str) -> Self {
+    pub fn new(jwt_secret: &str, admin_api_key: &str, rules: &JwtRules) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = JWT_LEEWAY_SECS;
         validation.validate_exp = true;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        if let Some(issuer) = &rules.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        match &rules.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                validation.validate_aud = true;
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
         Self {
             decoding: DecodingKey::from_secret(jwt_secret.as_bytes()),
             validation,
@@ -51,8 +76,9 @@ impl AuthState {
     /// Verifies a user JWT and returns its subject.
     ///
     /// # Errors
-    /// [`ApiError::Unauthenticated`] for anything but a well-signed, unexpired HS256 token whose
-    /// `sub` is a positive integer.
+    /// [`ApiError::Unauthenticated`] for anything but a well-signed HS256 token, unexpired and
+    /// not before its `nbf`, whose `sub` is a positive integer and whose `iss` and `aud` match
+    /// the configured ones.
     pub fn verify_jwt(&self, token: &str) -> Result<UserId, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| {
@@ -80,19 +106,32 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// The claims this service reads.
+/// The claims this service reads (`iss` and `aud` are checked by the validation; `nbf` is read
+/// here too so that a malformed one is refused rather than ignored).
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
     exp: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<serde_json::Value>,
 }
 
 /// Mints an HS256 user token (`sub` = the user id, `iat` = now, `exp` = now + `ttl`), for the
 /// CLI subcommand and tests. The service itself only verifies tokens.
 #[must_use]
 pub fn mint_user_jwt(secret: &str, user_id: UserId, ttl: Duration) -> String {
+    mint_user_jwt_for(secret, &JwtRules::default(), user_id, ttl)
+}
+
+/// As [`mint_user_jwt`], with `iss` and `aud` set to the ones `rules` require.
+#[must_use]
+pub fn mint_user_jwt_for(secret: &str, rules: &JwtRules, user_id: UserId, ttl: Duration) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -100,6 +139,9 @@ pub fn mint_user_jwt(secret: &str, user_id: UserId, ttl: Duration) -> String {
         sub: user_id.get().to_string(),
         exp: now.saturating_add(ttl.as_secs()),
         iat: Some(now),
+        nbf: None,
+        iss: rules.issuer.clone().map(serde_json::Value::String),
+        aud: rules.audience.clone().map(serde_json::Value::String),
     };
     // HS256 signing with an in-memory secret cannot fail.
     jsonwebtoken::encode(
@@ -164,7 +206,8 @@ impl Apiv2Schema for AuthenticatedUser {
 
     fn security_scheme() -> Option<SecurityScheme> {
         Some(security_scheme(
-            "`Authorization: Bearer <JWT>`: HS256, `sub` = user id, `exp` required.",
+            "`Authorization: Bearer <JWT>`: HS256, `sub` = user id, `exp` required, `nbf` \
+             honoured; `iss` and `aud` must match when the service is configured with them.",
         ))
     }
 }
@@ -220,7 +263,18 @@ mod tests {
     const SECRET: &str = "test-secret";
 
     fn state() -> AuthState {
-        AuthState::new(SECRET, "admin-key")
+        AuthState::new(SECRET, "admin-key", &JwtRules::default())
+    }
+
+    fn rules() -> JwtRules {
+        JwtRules {
+            issuer: Some("https://id.example".into()),
+            audience: Some("concerts".into()),
+        }
+    }
+
+    fn strict_state() -> AuthState {
+        AuthState::new(SECRET, "admin-key", &rules())
     }
 
     fn now() -> u64 {
@@ -329,5 +383,119 @@ mod tests {
         assert!(s.is_admin_key("admin-key"));
         assert!(!s.is_admin_key("admin-key2"));
         assert!(!s.is_admin_key(""));
+    }
+
+    #[test]
+    fn a_token_before_its_nbf_is_rejected() {
+        // Arrange
+        let later = sign(
+            &serde_json::json!({"sub": "1", "exp": now() + 600, "nbf": now() + 60}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let within_leeway = sign(
+            &serde_json::json!({"sub": "1", "exp": now() + 600, "nbf": now() + 1}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let earlier = sign(
+            &serde_json::json!({"sub": "1", "exp": now() + 600, "nbf": now() - 60}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let malformed = sign(
+            &serde_json::json!({"sub": "1", "exp": now() + 600, "nbf": "soon"}),
+            Algorithm::HS256,
+            SECRET,
+        );
+
+        // Act
+        let s = state();
+
+        // Assert
+        assert_eq!(s.verify_jwt(&later), Err(ApiError::Unauthenticated));
+        assert_eq!(s.verify_jwt(&within_leeway), Ok(user(1)));
+        assert_eq!(s.verify_jwt(&earlier), Ok(user(1)));
+        assert_eq!(s.verify_jwt(&malformed), Err(ApiError::Unauthenticated));
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match_when_configured() {
+        // Arrange
+        let exp = now() + 600;
+        let with = |extra: serde_json::Value| {
+            let mut claims = serde_json::json!({"sub": "5", "exp": exp});
+            if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+                c.extend(e.clone());
+            }
+            sign(&claims, Algorithm::HS256, SECRET)
+        };
+        let refused = [
+            ("neither", with(serde_json::json!({}))),
+            (
+                "no aud",
+                with(serde_json::json!({"iss": "https://id.example"})),
+            ),
+            ("no iss", with(serde_json::json!({"aud": "concerts"}))),
+            (
+                "wrong iss",
+                with(serde_json::json!({"iss": "https://evil.example", "aud": "concerts"})),
+            ),
+            (
+                "wrong aud",
+                with(serde_json::json!({"iss": "https://id.example", "aud": "payments"})),
+            ),
+            (
+                "aud not a string",
+                with(serde_json::json!({"iss": "https://id.example", "aud": 7})),
+            ),
+        ];
+        let accepted = [
+            (
+                "both",
+                with(serde_json::json!({"iss": "https://id.example", "aud": "concerts"})),
+            ),
+            (
+                "aud among several",
+                with(serde_json::json!({"iss": "https://id.example", "aud": ["x", "concerts"]})),
+            ),
+            (
+                "minted",
+                mint_user_jwt_for(SECRET, &rules(), user(5), Duration::from_secs(60)),
+            ),
+        ];
+
+        // Act
+        let s = strict_state();
+
+        // Assert
+        for (case, token) in refused {
+            assert_eq!(
+                s.verify_jwt(&token),
+                Err(ApiError::Unauthenticated),
+                "{case}"
+            );
+        }
+        for (case, token) in accepted {
+            assert_eq!(s.verify_jwt(&token), Ok(user(5)), "{case}");
+        }
+    }
+
+    #[test]
+    fn issuer_and_audience_are_not_checked_when_unset() {
+        // Arrange
+        let token = sign(
+            &serde_json::json!({"sub": "3", "exp": now() + 600, "iss": "anyone", "aud": "anything"}),
+            Algorithm::HS256,
+            SECRET,
+        );
+        let plain = mint_user_jwt(SECRET, user(3), Duration::from_secs(60));
+
+        // Act
+        let s = state();
+
+        // Assert
+        assert_eq!(s.verify_jwt(&token), Ok(user(3)));
+        assert_eq!(s.verify_jwt(&plain), Ok(user(3)));
     }
 }

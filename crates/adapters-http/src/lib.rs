@@ -13,7 +13,7 @@ pub mod responses;
 pub mod routes;
 pub mod server;
 
-pub use auth::{mint_user_jwt, AuthenticatedUser, Operator};
+pub use auth::{mint_user_jwt, mint_user_jwt_for, AuthenticatedUser, JwtRules, Operator};
 pub use errors::{ApiError, Problem};
 pub use metrics::Metrics;
 pub use server::{build_server, HttpConfig};

@@ -12,6 +12,25 @@ use std::time::Duration;
 /// The route label of requests that matched no route (keeps label cardinality bounded).
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The method label of any method but the standard ones of [`method_label`].
+pub const OTHER_METHOD: &str = "OTHER";
+
+/// The `method` label of a request: one of a fixed set, so that a client sending made-up
+/// methods cannot grow the number of series.
+#[must_use]
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => OTHER_METHOD,
+    }
+}
+
 struct Inner {
     registry: Registry,
     http_requests: IntCounterVec,
@@ -141,10 +160,10 @@ impl Metrics {
         &self.inner.registry
     }
 
-    /// Records one finished HTTP request.
+    /// Records one finished HTTP request (`method` is reduced by [`method_label`]).
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let status = status.to_string();
-        let labels = [route, method, status.as_str()];
+        let labels = [route, method_label(method), status.as_str()];
         self.inner.http_requests.with_label_values(&labels).inc();
         self.inner
             .http_duration
@@ -224,5 +243,30 @@ mod tests {
         assert!(text.contains("http_request_duration_seconds_bucket"));
         assert!(text.contains(r#"holds_total{outcome="ok"} 1"#));
         assert!(text.contains("queue_joins_total 1"));
+    }
+
+    #[test]
+    fn the_method_label_takes_a_fixed_set_of_values() {
+        // Arrange
+        let m = Metrics::new();
+
+        // Act
+        for method in ["GET", "BREW", "get", "PROPFIND", "X-ANYTHING-1"] {
+            m.observe_request(UNMATCHED_ROUTE, method, 405, Duration::from_millis(1));
+        }
+
+        // Assert
+        let text = m.render();
+        assert!(
+            text.contains(r#"http_requests_total{method="GET",route="unmatched",status="405"} 1"#)
+        );
+        assert!(text
+            .contains(r#"http_requests_total{method="OTHER",route="unmatched",status="405"} 4"#));
+        for made_up in ["BREW", "get", "PROPFIND", "X-ANYTHING-1"] {
+            assert!(!text.contains(made_up), "{made_up} became a label value");
+        }
+        for standard in ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] {
+            assert_eq!(method_label(standard), standard);
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! so that a request valid by the document is accepted and one invalid by it is refused.
 
 use application::Settings;
-use domain::{MAX_PAGE_LIMIT, MAX_QUEUE_SETTING, MAX_SEATS_PER_SCHEDULE};
+use domain::{MAX_PAGE_LIMIT, MAX_QUEUE_SETTING, MAX_SEATS_PER_SCHEDULE, SEAT_PRICE_MAX};
 use paperclip::v2::models::{DefaultApiRaw, Info};
 use serde_json::{json, Map, Value};
 
@@ -188,7 +188,10 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits
             for field in ["number", "grade"] {
                 merge(property(Some(&mut *seat), field), &text(SEAT_TEXT_MAX));
             }
-            merge(property(Some(seat), "price"), &json!({"minimum": 0}));
+            merge(
+                property(Some(seat), "price"),
+                &json!({"minimum": 0, "maximum": SEAT_PRICE_MAX.won()}),
+            );
         }
     }
     for field in ["admitBatch", "maxActive"] {

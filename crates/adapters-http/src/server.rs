@@ -1,9 +1,9 @@
 //! Wiring: the actix application (routes, extractor configuration, middleware, OpenAPI and
 //! Swagger UI) and the HTTP server around it.
 
-use crate::auth::AuthState;
+use crate::auth::{AuthState, JwtRules};
 use crate::errors::{ApiError, PROBLEM_JSON};
-use crate::metrics::{Metrics, UNMATCHED_ROUTE};
+use crate::metrics::{method_label, Metrics, UNMATCHED_ROUTE};
 use crate::openapi::{self, SPEC_PATH, SWAGGER_FILES, SWAGGER_INDEX_HTML, SWAGGER_UI_PATH};
 use crate::routes;
 use actix_web::body::{BoxBody, MessageBody};
@@ -26,6 +26,8 @@ pub const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
 pub struct HttpConfig {
     /// HS256 secret user JWTs are verified with.
     pub jwt_secret: String,
+    /// The `iss` and `aud` user JWTs must carry (each checked only when set).
+    pub jwt_rules: JwtRules,
     /// The operator key of `/api/v1/admin/*`.
     pub admin_api_key: String,
     /// Largest accepted request body (65536 by the contract); larger is 413.
@@ -61,7 +63,11 @@ pub fn build_server(
     let shared = Shared {
         services: web::Data::new(services),
         metrics: web::Data::new(metrics),
-        auth: web::Data::new(AuthState::new(&config.jwt_secret, &config.admin_api_key)),
+        auth: web::Data::new(AuthState::new(
+            &config.jwt_secret,
+            &config.admin_api_key,
+            &config.jwt_rules,
+        )),
         body_limit: config.body_limit_bytes,
         request_timeout: config.request_timeout,
     };
@@ -213,7 +219,7 @@ fn build_app(
         // Request count and latency by matched route pattern.
         .wrap_fn(move |req, srv| {
             let started = Instant::now();
-            let method = req.method().as_str().to_owned();
+            let method = method_label(req.method().as_str());
             let metrics = metrics.clone();
             let fut = srv.call(req);
             async move {
@@ -221,12 +227,7 @@ fn build_app(
                     Ok(res) => res,
                     Err(e) => {
                         let status = e.as_response_error().status_code().as_u16();
-                        metrics.observe_request(
-                            UNMATCHED_ROUTE,
-                            &method,
-                            status,
-                            started.elapsed(),
-                        );
+                        metrics.observe_request(UNMATCHED_ROUTE, method, status, started.elapsed());
                         return Err(e);
                     }
                 };
@@ -234,7 +235,7 @@ fn build_app(
                     .request()
                     .match_pattern()
                     .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
-                metrics.observe_request(&route, &method, res.status().as_u16(), started.elapsed());
+                metrics.observe_request(&route, method, res.status().as_u16(), started.elapsed());
                 Ok(res)
             }
         })

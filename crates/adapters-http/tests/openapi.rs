@@ -2,7 +2,7 @@
 //! contract's surface: every route in the OpenAPI document, Swagger UI, and the problem answers
 //! produced by actix itself (404, 405, 413, 415) and by the extractors (401, 400).
 
-use adapters_http::{build_server, mint_user_jwt, HttpConfig, Metrics};
+use adapters_http::{build_server, mint_user_jwt, HttpConfig, JwtRules, Metrics};
 use application::{
     JoinRateLimit, JoinRateLimiter, Ports, Services, Settings, SystemClock, UuidV7Generator,
 };
@@ -12,8 +12,10 @@ use domain::ports::{
 use domain::{
     ChargeReceipt, Concert, ConcertId, ConcertTitle, HoldPolicy, IdempotencyRecord, Money,
     QueuePolicy, StoreError, StoredOutcome, TransactionId, UserId, Venue, WalletPolicy,
+    SEAT_PRICE_MAX,
 };
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +122,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let config = HttpConfig {
             jwt_secret: SECRET.to_owned(),
+            jwt_rules: JwtRules::default(),
             admin_api_key: ADMIN_KEY.to_owned(),
             body_limit_bytes: 65_536,
             request_timeout: Duration::from_secs(10),
@@ -632,4 +635,126 @@ async fn replayed_charge_has_the_same_status_and_the_replay_header() {
         .await
         .expect("request");
     problem(reused, 422, "IDEMPOTENCY_KEY_REUSED").await;
+}
+
+/// The values of the `method` label in a metrics text.
+fn method_labels(metrics: &str) -> BTreeSet<String> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{"))
+        .filter_map(|l| l.split("method=\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[actix_web::test]
+async fn made_up_methods_add_no_metric_label_values() {
+    // Arrange
+    let srv = TestServer::start(Mocks::new());
+    let scrape = || async {
+        srv.client
+            .get(srv.url("/metrics"))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text")
+    };
+    let first = reqwest::Method::from_bytes(b"BREW").expect("a token");
+    let res = srv
+        .client
+        .request(first, srv.url("/api/v1/concerts"))
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_client_error());
+    scrape().await; // so that the scrapes' own GET is counted before `before`
+    let before = method_labels(&scrape().await);
+
+    // Act
+    for (method, path) in [
+        ("PROPFIND", "/api/v1/concerts"),
+        ("X-MADE-UP-1", "/no/such/path"),
+        ("get", "/api/v1/wallet"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a token");
+        let res = srv
+            .client
+            .request(method, srv.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+    }
+    let after = method_labels(&scrape().await);
+
+    // Assert
+    assert_eq!(before, after, "no new method label value");
+    assert!(after.contains("OTHER"), "{after:?}");
+    let fixed = [
+        "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+    ];
+    assert!(
+        after.iter().all(|m| fixed.contains(&m.as_str())),
+        "{after:?}"
+    );
+}
+
+#[actix_web::test]
+async fn the_document_bounds_seat_prices_with_the_domain_constant() {
+    // Arrange
+    let srv = TestServer::start(Mocks::new());
+
+    // Act
+    let doc: Value = srv
+        .client
+        .get(srv.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+
+    // Assert
+    let price = &doc["components"]["schemas"]["CreateScheduleRequest"]["properties"]["seats"]
+        ["items"]["properties"]["price"];
+    assert_eq!(price["minimum"], 0, "{price}");
+    assert_eq!(price["maximum"], SEAT_PRICE_MAX.won(), "{price}");
+}
+
+#[actix_web::test]
+async fn a_seat_price_above_the_bound_is_refused_before_the_store() {
+    // Arrange: the catalogue store must not be asked to create anything.
+    let mut mocks = Mocks::new();
+    mocks.catalogue.expect_create_schedule().never();
+    let srv = TestServer::start(mocks);
+    let body = json!({
+        "startsAt": "2999-01-01T19:00:00Z",
+        "seats": [
+            {"number": "A-1", "grade": "R", "price": 1000},
+            {"number": "A-2", "grade": "VIP", "price": SEAT_PRICE_MAX.won() + 1}
+        ]
+    });
+
+    // Act
+    let res = srv
+        .client
+        .post(srv.url("/api/v1/admin/concerts/1/schedules"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+
+    // Assert
+    let problem = problem(res, 400, "VALIDATION_FAILED").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("A-2") && d.contains("price")),
+        "{problem}"
+    );
 }

@@ -3,11 +3,13 @@
 //! the default. [`Config::resolve`] validates everything at once into the domain's policies, so
 //! a bad value stops the binary before it binds a port, with a message naming the setting.
 
+use adapters_http::JwtRules;
 use adapters_scheduler::JobIntervals;
 use application::{JoinRateLimit, Settings};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use domain::{HoldPolicy, InvalidPolicy, Money, QueuePolicy, WalletPolicy};
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,6 +20,8 @@ pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
 pub const DEV_JWT_SECRET: &str = "dev-secret";
 /// `ADMIN_API_KEY` used when neither it nor `DATABASE_URL` is set (demo mode only).
 pub const DEV_ADMIN_API_KEY: &str = "dev-admin-key";
+/// Shortest `JWT_SECRET` accepted with a database: 32 bytes, the 256 bits of an HS256 key.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// Largest request body the API accepts (fixed by the API contract: 64 KiB).
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
@@ -83,7 +87,8 @@ pub enum LogFormat {
     long_about = "Concert seat-reservation backend: waiting queue, seat holds, wallet and payments.\n\n\
         Every setting is an environment variable and a flag of the same name; a flag wins over \
         the variable. Without DATABASE_URL the service runs on an in-memory store with demo data \
-        (lost on exit) and development secrets; with it, JWT_SECRET and ADMIN_API_KEY are required."
+        (lost on exit) and development secrets (only on a loopback BIND_ADDR); with it, \
+        JWT_SECRET (at least 32 bytes) and ADMIN_API_KEY are required."
 )]
 pub struct Cli {
     /// The settings.
@@ -99,8 +104,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API and the background jobs until SIGINT or SIGTERM (the default).
     Serve,
-    /// Print a user JWT signed with JWT_SECRET, for local use (tokens are normally issued by an
-    /// external identity provider).
+    /// Print a user JWT signed with JWT_SECRET, with `iss`/`aud` set to JWT_ISSUER/JWT_AUDIENCE
+    /// when they are, for local use (tokens are normally issued by an external identity
+    /// provider).
     MintToken {
         /// The user id to put in `sub` (a positive integer).
         #[arg(long)]
@@ -130,12 +136,21 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
     pub database_pool_size: Option<u32>,
 
-    /// HS256 secret of user JWTs [default: `dev-secret` without DATABASE_URL; required with it].
+    /// HS256 secret of user JWTs [default: `dev-secret` without DATABASE_URL on a loopback
+    /// BIND_ADDR; required otherwise, at least 32 bytes with DATABASE_URL].
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<Secret>,
 
-    /// Operator key of /api/v1/admin/* [default: `dev-admin-key` without DATABASE_URL; required
-    /// with it].
+    /// Required `iss` of user JWTs [default: not checked].
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` of user JWTs [default: not checked].
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Operator key of /api/v1/admin/* [default: `dev-admin-key` without DATABASE_URL on a
+    /// loopback BIND_ADDR; required otherwise].
     #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true, global = true)]
     pub admin_api_key: Option<Secret>,
 
@@ -280,6 +295,17 @@ pub enum ConfigError {
         /// The variable's name.
         name: &'static str,
     },
+    /// A development secret on an address other machines can reach (in-memory mode).
+    #[error(
+        "{name} must be set to a secret of your own when BIND_ADDR ({bind_addr}) is not a \
+         loopback address (the built-in development value is public)"
+    )]
+    PublicDemoSecret {
+        /// The variable's name.
+        name: &'static str,
+        /// The address the service would listen on.
+        bind_addr: String,
+    },
     /// Any other refused value.
     #[error("invalid setting {name}: {reason}")]
     Invalid {
@@ -306,6 +332,8 @@ pub struct Resolved {
     pub join_rate_limit: JoinRateLimit,
     /// The JWT secret in force (the development one in demo mode).
     pub jwt_secret: Secret,
+    /// The `iss` and `aud` user JWTs must carry (each only when configured).
+    pub jwt_rules: JwtRules,
     /// The operator key in force (the development one in demo mode).
     pub admin_api_key: Secret,
     /// Connections in the PostgreSQL pool.
@@ -356,6 +384,8 @@ impl Config {
             database_url: None,
             database_pool_size: None,
             jwt_secret: None,
+            jwt_issuer: None,
+            jwt_audience: None,
             admin_api_key: None,
             queue_admit_interval_ms: 1000,
             queue_admit_batch: 100,
@@ -383,13 +413,81 @@ impl Config {
         self.database_url.is_none()
     }
 
+    /// Whether `BIND_ADDR` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`), which
+    /// only this machine can reach. Any other host name counts as reachable.
+    #[must_use]
+    pub fn binds_loopback(&self) -> bool {
+        match self.bind_addr.parse::<SocketAddr>() {
+            Ok(addr) => match addr.ip() {
+                IpAddr::V4(ip) => ip.is_loopback(),
+                IpAddr::V6(ip) => {
+                    ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+                }
+            },
+            Err(_) => self
+                .bind_addr
+                .rsplit_once(':')
+                .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+        }
+    }
+
     /// The JWT secret in force: `JWT_SECRET`, or the development one without a database.
     ///
     /// # Errors
     /// [`ConfigError::SecretRequired`] with a database and no (or the development) secret;
-    /// [`ConfigError::Invalid`] for an empty one.
+    /// [`ConfigError::Invalid`] for an empty one, or one shorter than
+    /// [`MIN_JWT_SECRET_BYTES`] with a database.
     pub fn jwt_secret(&self) -> Result<Secret, ConfigError> {
-        self.secret("JWT_SECRET", self.jwt_secret.as_ref(), DEV_JWT_SECRET)
+        let secret = self.secret("JWT_SECRET", self.jwt_secret.as_ref(), DEV_JWT_SECRET)?;
+        if !self.in_memory() && secret.expose().len() < MIN_JWT_SECRET_BYTES {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!(
+                    "must be at least {MIN_JWT_SECRET_BYTES} bytes with DATABASE_URL \
+                     (an HS256 key has 256 bits)"
+                ),
+            ));
+        }
+        Ok(secret)
+    }
+
+    /// The issuer and audience user JWTs must name (`JWT_ISSUER`, `JWT_AUDIENCE`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for a blank one.
+    pub fn jwt_rules(&self) -> Result<JwtRules, ConfigError> {
+        let given = |name: &'static str, value: Option<&String>| match value {
+            Some(v) if v.trim().is_empty() => Err(invalid(name, "must not be blank when set")),
+            other => Ok(other.cloned()),
+        };
+        Ok(JwtRules {
+            issuer: given("JWT_ISSUER", self.jwt_issuer.as_ref())?,
+            audience: given("JWT_AUDIENCE", self.jwt_audience.as_ref())?,
+        })
+    }
+
+    /// Refuses a development secret (default or typed in) on an address other machines can
+    /// reach: anyone could mint user tokens or act as the operator.
+    fn refuse_public_demo_secrets(&self) -> Result<(), ConfigError> {
+        if !self.in_memory() || self.binds_loopback() {
+            return Ok(());
+        }
+        for (name, given, dev) in [
+            ("JWT_SECRET", self.jwt_secret.as_ref(), DEV_JWT_SECRET),
+            (
+                "ADMIN_API_KEY",
+                self.admin_api_key.as_ref(),
+                DEV_ADMIN_API_KEY,
+            ),
+        ] {
+            if given.is_none_or(|s| s.expose() == dev) {
+                return Err(ConfigError::PublicDemoSecret {
+                    name,
+                    bind_addr: self.bind_addr.clone(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The operator key in force: `ADMIN_API_KEY`, or the development one without a database.
@@ -434,6 +532,8 @@ impl Config {
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         let jwt_secret = self.jwt_secret()?;
         let admin_api_key = self.admin_api_key()?;
+        self.refuse_public_demo_secrets()?;
+        let jwt_rules = self.jwt_rules()?;
 
         let secs = |name: &'static str, v: u64| -> Result<Duration, ConfigError> {
             if v > MAX_TTL_SECS {
@@ -521,6 +621,7 @@ impl Config {
             },
             join_rate_limit,
             jwt_secret,
+            jwt_rules,
             admin_api_key,
             database_pool_size,
             http_workers,
@@ -543,6 +644,8 @@ mod tests {
         "DATABASE_URL",
         "DATABASE_POOL_SIZE",
         "JWT_SECRET",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
         "ADMIN_API_KEY",
         "QUEUE_ADMIT_INTERVAL_MS",
         "QUEUE_ADMIT_BATCH",
@@ -714,7 +817,7 @@ mod tests {
         assert!(err.contains("JWT_SECRET must be set"), "{err}");
 
         let with_jwt = Config {
-            jwt_secret: Some(Secret::new("a-real-secret")),
+            jwt_secret: Some(Secret::new(REAL_SECRET)),
             ..db.clone()
         };
         assert_eq!(
@@ -740,7 +843,209 @@ mod tests {
             ..with_jwt
         };
         let r = ok.resolve().expect("valid");
-        assert_eq!(r.jwt_secret.expose(), "a-real-secret");
+        assert_eq!(r.jwt_secret.expose(), REAL_SECRET);
+    }
+
+    /// A secret of exactly [`MIN_JWT_SECRET_BYTES`].
+    const REAL_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_database_refuses_a_jwt_secret_shorter_than_32_bytes() {
+        // Arrange
+        let with = |secret: &str, database: bool| Config {
+            database_url: database.then(|| Secret::new("postgres://u:p@localhost/db")),
+            jwt_secret: Some(Secret::new(secret)),
+            admin_api_key: Some(Secret::new("a-real-key")),
+            ..Config::for_tests()
+        };
+        let short = &REAL_SECRET[1..];
+
+        // Act
+        let refused = with(short, true).resolve().map(|_| ());
+        let message = refused
+            .clone()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+
+        // Assert
+        assert_eq!(REAL_SECRET.len(), MIN_JWT_SECRET_BYTES);
+        assert!(
+            matches!(
+                refused,
+                Err(ConfigError::Invalid {
+                    name: "JWT_SECRET",
+                    ..
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            message,
+            "invalid setting JWT_SECRET: must be at least 32 bytes with DATABASE_URL \
+             (an HS256 key has 256 bits)"
+        );
+        assert!(with(REAL_SECRET, true).resolve().is_ok());
+        assert!(
+            with(short, false).resolve().is_ok(),
+            "the in-memory store keeps accepting short secrets"
+        );
+        assert!(
+            crate::mint_token(&with(short, true), 1, 60).is_err(),
+            "mint-token refuses it too"
+        );
+    }
+
+    #[test]
+    fn loopback_addresses_are_recognised() {
+        let binds = |addr: &str| {
+            Config {
+                bind_addr: addr.to_owned(),
+                ..Config::for_tests()
+            }
+            .binds_loopback()
+        };
+        for addr in [
+            "127.0.0.1:8080",
+            "127.1.2.3:0",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:80",
+            "localhost:8080",
+            "LOCALHOST:1",
+        ] {
+            assert!(binds(addr), "{addr} is loopback");
+        }
+        for addr in [
+            "0.0.0.0:8080",
+            "[::]:8080",
+            "192.168.1.10:80",
+            "10.0.0.1:0",
+            "example.com:80",
+            "localhost.example.com:80",
+        ] {
+            assert!(!binds(addr), "{addr} is reachable from elsewhere");
+        }
+    }
+
+    #[test]
+    fn demo_secrets_are_refused_on_a_public_address() {
+        // Arrange
+        let public = |jwt: Option<&str>, admin: Option<&str>| Config {
+            bind_addr: "0.0.0.0:8080".to_owned(),
+            jwt_secret: jwt.map(Secret::new),
+            admin_api_key: admin.map(Secret::new),
+            ..Config::for_tests()
+        };
+        let refused = |name: &'static str| {
+            Err(ConfigError::PublicDemoSecret {
+                name,
+                bind_addr: "0.0.0.0:8080".to_owned(),
+            })
+        };
+
+        // Act
+        let nothing_set = public(None, None).resolve().map(|_| ());
+        let message = nothing_set
+            .clone()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+
+        // Assert
+        assert_eq!(nothing_set, refused("JWT_SECRET"));
+        assert_eq!(
+            message,
+            "JWT_SECRET must be set to a secret of your own when BIND_ADDR (0.0.0.0:8080) is \
+             not a loopback address (the built-in development value is public)"
+        );
+        assert_eq!(
+            public(Some("mine"), None).resolve().map(|_| ()),
+            refused("ADMIN_API_KEY")
+        );
+        assert_eq!(
+            public(Some(DEV_JWT_SECRET), Some("key"))
+                .resolve()
+                .map(|_| ()),
+            refused("JWT_SECRET"),
+            "typing the development value in does not make it secret"
+        );
+        assert_eq!(
+            public(Some("mine"), Some(DEV_ADMIN_API_KEY))
+                .resolve()
+                .map(|_| ()),
+            refused("ADMIN_API_KEY")
+        );
+        let explicit = public(Some("mine"), Some("my-key"))
+            .resolve()
+            .expect("valid");
+        assert_eq!(explicit.jwt_secret.expose(), "mine");
+        let loopback = Config {
+            bind_addr: "127.0.0.1:8080".to_owned(),
+            ..Config::for_tests()
+        };
+        assert!(loopback.resolve().is_ok(), "demo mode stays as it was");
+    }
+
+    #[test]
+    fn issuer_and_audience_are_optional_settings() {
+        // Arrange
+        let _env = clean_env();
+        std::env::set_var("JWT_ISSUER", "https://id.example");
+
+        // Act
+        let unset = parse(&[]).map(|c| c.config.jwt_rules());
+        let c = parse(&["--jwt-audience", "concerts"])
+            .expect("parses")
+            .config;
+        let r = c.resolve().expect("valid");
+        for var in VARS {
+            std::env::remove_var(var);
+        }
+
+        // Assert
+        assert!(matches!(unset, Ok(Ok(_))));
+        assert_eq!(
+            r.jwt_rules,
+            JwtRules {
+                issuer: Some("https://id.example".into()),
+                audience: Some("concerts".into()),
+            }
+        );
+        assert_eq!(
+            Config::for_tests().resolve().map(|r| r.jwt_rules).ok(),
+            Some(JwtRules::default()),
+            "not checked unless set"
+        );
+        assert_eq!(
+            refused(Config {
+                jwt_audience: Some(" ".into()),
+                ..Config::for_tests()
+            }),
+            "invalid setting JWT_AUDIENCE: must not be blank when set"
+        );
+    }
+
+    #[test]
+    fn mint_token_names_the_configured_issuer_and_audience() {
+        // Arrange
+        let c = Config {
+            jwt_issuer: Some("https://id.example".into()),
+            jwt_audience: Some("concerts".into()),
+            ..Config::for_tests()
+        };
+        let strict = adapters_http::auth::AuthState::new(
+            DEV_JWT_SECRET,
+            DEV_ADMIN_API_KEY,
+            &c.jwt_rules().expect("valid"),
+        );
+
+        // Act
+        let token = crate::mint_token(&c, 9, 60).expect("minted");
+        let plain = crate::mint_token(&Config::for_tests(), 9, 60).expect("minted");
+
+        // Assert
+        assert!(strict.verify_jwt(&token).is_ok());
+        assert!(strict.verify_jwt(&plain).is_err());
     }
 
     #[test]

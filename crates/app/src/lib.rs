@@ -97,6 +97,7 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
 
     let http_config = HttpConfig {
         jwt_secret: resolved.jwt_secret.expose().to_owned(),
+        jwt_rules: resolved.jwt_rules.clone(),
         admin_api_key: resolved.admin_api_key.expose().to_owned(),
         body_limit_bytes: config::BODY_LIMIT_BYTES,
         request_timeout: resolved.request_timeout,
@@ -151,14 +152,16 @@ impl RunningApp {
         &self.services
     }
 
-    /// A user JWT accepted by this instance, valid for `ttl`.
+    /// A user JWT accepted by this instance (with its `iss` and `aud`, when configured),
+    /// valid for `ttl`.
     ///
     /// # Errors
     /// A user id that is not a positive integer.
     pub fn mint_token(&self, user_id: i64, ttl: Duration) -> anyhow::Result<String> {
         let user = UserId::new(user_id).map_err(|e| anyhow!("invalid user id {user_id}: {e}"))?;
-        Ok(adapters_http::mint_user_jwt(
+        Ok(adapters_http::mint_user_jwt_for(
             self.resolved.jwt_secret.expose(),
+            &self.resolved.jwt_rules,
             user,
             ttl,
         ))
@@ -276,20 +279,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until(shutdown_signal()).await
 }
 
-/// A user JWT for `user_id`, signed with the configured `JWT_SECRET`, valid for `ttl_secs`.
+/// A user JWT for `user_id`, signed with the configured `JWT_SECRET`, valid for `ttl_secs`,
+/// with `iss` and `aud` set to `JWT_ISSUER` and `JWT_AUDIENCE` when they are configured.
 ///
 /// # Errors
-/// A refused `JWT_SECRET` (see [`Config::jwt_secret`]), a user id that is not positive, a TTL
-/// of 0 or above [`MAX_MINT_TTL_SECS`].
+/// A refused `JWT_SECRET` (see [`Config::jwt_secret`]), a blank `JWT_ISSUER` or
+/// `JWT_AUDIENCE`, a user id that is not positive, a TTL of 0 or above [`MAX_MINT_TTL_SECS`].
 pub fn mint_token(config: &Config, user_id: i64, ttl_secs: u64) -> anyhow::Result<String> {
     let secret = config.jwt_secret()?;
+    let rules = config.jwt_rules()?;
     let user = UserId::new(user_id)
         .map_err(|_| anyhow!("--user-id must be a positive integer, got {user_id}"))?;
     if ttl_secs == 0 || ttl_secs > MAX_MINT_TTL_SECS {
         bail!("--ttl-secs must be between 1 and {MAX_MINT_TTL_SECS}, got {ttl_secs}");
     }
-    Ok(adapters_http::mint_user_jwt(
+    Ok(adapters_http::mint_user_jwt_for(
         secret.expose(),
+        &rules,
         user,
         Duration::from_secs(ttl_secs),
     ))

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The service binary under test (debug in the suite, release under `cargo test --release`).
 const BIN: &str = env!("CARGO_BIN_EXE_concert-reservation");
 /// The HS256 secret of both instances.
-const JWT_SECRET: &str = "chaos-jwt-secret";
+const JWT_SECRET: &str = "chaos-jwt-secret-of-at-least-32-bytes";
 /// The operator key of both instances.
 const ADMIN_KEY: &str = "chaos-admin-key";
 /// Longest a client waits for one answer before calling the outcome unknown.

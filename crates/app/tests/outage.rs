@@ -402,7 +402,7 @@ async fn the_service_answers_503_while_the_database_is_down_and_heals_by_itself(
     let mut cluster = Cluster::create(PathBuf::from(bin));
     let app = spawn_app(Config {
         database_url: Some(Secret::new(cluster.url())),
-        jwt_secret: Some(Secret::new("outage-jwt-secret")),
+        jwt_secret: Some(Secret::new("outage-jwt-secret-of-at-least-32-bytes")),
         admin_api_key: Some(Secret::new("outage-admin-key")),
         database_pool_size: Some(4),
         request_timeout_secs: 3,

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const JWT_SECRET: &str = "two-instances-jwt-secret";
+const JWT_SECRET: &str = "two-instances-jwt-secret-of-32-bytes+";
 const ADMIN_KEY: &str = "two-instances-admin-key";
 
 /// One process of the binary; killed (and its log printed if the test is failing) on drop.

@@ -98,6 +98,21 @@ pub struct NewSeat {
 /// The largest number of seats one schedule may have.
 pub const MAX_SEATS_PER_SCHEDULE: usize = 10_000;
 
+/// The highest price of one seat: 100,000,000 KRW. A reservation holds seats of one schedule,
+/// so its total is at most [`MAX_SEATS_PER_SCHEDULE`] × this (10^12 KRW), far from `i64::MAX`:
+/// no total can overflow. PostgreSQL backs it with the CHECK `seats_price_max`.
+pub const SEAT_PRICE_MAX: Money = match Money::new(100_000_000) {
+    Ok(price) => price,
+    Err(_) => panic!("SEAT_PRICE_MAX is not negative"),
+};
+
+// A schedule full of seats at the highest price still sums within `i64`.
+#[allow(clippy::cast_possible_wrap)]
+const _: () = assert!(SEAT_PRICE_MAX
+    .won()
+    .checked_mul(MAX_SEATS_PER_SCHEDULE as i64)
+    .is_some());
+
 /// Why a new schedule was refused before reaching a store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSchedule {
@@ -107,9 +122,13 @@ pub enum InvalidSchedule {
     /// Two seats share a number.
     #[error("seat number {0} appears twice")]
     DuplicateSeatNumber(String),
+    /// A seat costs more than [`SEAT_PRICE_MAX`] (the seat's number).
+    #[error("seat {0}: price must be at most {max} KRW", max = SEAT_PRICE_MAX.won())]
+    SeatPriceTooHigh(String),
 }
 
-/// A validated new schedule: at least one seat, seat numbers unique.
+/// A validated new schedule: 1 to [`MAX_SEATS_PER_SCHEDULE`] seats, seat numbers unique, every
+/// price at most [`SEAT_PRICE_MAX`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSchedule {
     starts_at: Timestamp,
@@ -120,13 +139,19 @@ impl NewSchedule {
     /// Checks the seat list.
     ///
     /// # Errors
-    /// [`InvalidSchedule`] for an empty or oversized seat list or a repeated seat number.
+    /// [`InvalidSchedule`] for an empty or oversized seat list, a repeated seat number or a
+    /// price above [`SEAT_PRICE_MAX`].
     pub fn new(starts_at: Timestamp, seats: Vec<NewSeat>) -> Result<Self, InvalidSchedule> {
         if seats.is_empty() || seats.len() > MAX_SEATS_PER_SCHEDULE {
             return Err(InvalidSchedule::SeatCount);
         }
         let mut seen = std::collections::HashSet::with_capacity(seats.len());
         for seat in &seats {
+            if seat.price > SEAT_PRICE_MAX {
+                return Err(InvalidSchedule::SeatPriceTooHigh(
+                    seat.number.as_str().to_owned(),
+                ));
+            }
             if !seen.insert(seat.number.as_str()) {
                 return Err(InvalidSchedule::DuplicateSeatNumber(
                     seat.number.as_str().to_owned(),
@@ -197,10 +222,14 @@ mod tests {
     use super::*;
 
     fn seat(n: &str) -> NewSeat {
+        priced(n, Money::ZERO)
+    }
+
+    fn priced(n: &str, price: Money) -> NewSeat {
         NewSeat {
             number: SeatNumber::new(n).unwrap_or_else(|_| unreachable!()),
             grade: SeatGrade::new("R").unwrap_or_else(|_| unreachable!()),
-            price: Money::ZERO,
+            price,
         }
     }
 
@@ -226,5 +255,38 @@ mod tests {
             Err(InvalidSchedule::DuplicateSeatNumber("A1".into()))
         );
         assert!(NewSchedule::new(now, vec![seat("A1"), seat("A2")]).is_ok());
+    }
+
+    #[test]
+    fn seat_prices_are_bounded() {
+        // Arrange
+        let now = chrono::Utc::now();
+        let over = SEAT_PRICE_MAX
+            .checked_add(Money::new(1).unwrap_or_else(|_| unreachable!()))
+            .unwrap_or_else(|| unreachable!());
+
+        // Act
+        let at_the_bound = NewSchedule::new(now, vec![seat("A1"), priced("A2", SEAT_PRICE_MAX)]);
+        let above = NewSchedule::new(now, vec![seat("A1"), priced("A2", over)]);
+
+        // Assert
+        assert!(at_the_bound.is_ok());
+        assert_eq!(above, Err(InvalidSchedule::SeatPriceTooHigh("A2".into())));
+        assert_eq!(
+            InvalidSchedule::SeatPriceTooHigh("A2".into()).to_string(),
+            "seat A2: price must be at most 100000000 KRW"
+        );
+    }
+
+    #[test]
+    fn a_full_schedule_at_the_highest_price_has_a_total() {
+        // Arrange
+        let prices = std::iter::repeat_n(SEAT_PRICE_MAX, MAX_SEATS_PER_SCHEDULE);
+
+        // Act
+        let total = Money::checked_sum(prices);
+
+        // Assert
+        assert!(total.is_some_and(|t| t.won() == 1_000_000_000_000));
     }
 }

@@ -75,7 +75,7 @@ pub struct NewSeatRequest {
     pub number: String,
     /// Its grade (1 to 32 characters).
     pub grade: String,
-    /// Its price in KRW (0 or more).
+    /// Its price in KRW, 0 to the `maximum` stated in this schema (`SEAT_PRICE_MAX`).
     pub price: i64,
 }
 
@@ -94,8 +94,9 @@ impl CreateScheduleRequest {
     /// Validates the request.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for bad seat texts (blank, too long, with a NUL), a negative price, no seats, too many seats
-    /// or a repeated seat number.
+    /// [`ApiError::Validation`] for bad seat texts (blank, too long, with a NUL), a negative
+    /// price or one above [`domain::SEAT_PRICE_MAX`], no seats, too many seats or a repeated
+    /// seat number.
     pub fn try_into_domain(self) -> Result<NewSchedule, ApiError> {
         let invalid = |e: &dyn std::fmt::Display| ApiError::Validation(e.to_string());
         let seats = self

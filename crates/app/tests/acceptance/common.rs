@@ -44,7 +44,7 @@ pub struct TestApp {
 }
 
 /// The secrets every test instance uses (a database requires real ones).
-pub const JWT_SECRET: &str = "acceptance-jwt-secret";
+pub const JWT_SECRET: &str = "acceptance-jwt-secret-of-at-least-32-bytes";
 /// The operator key of every test instance.
 pub const ADMIN_KEY: &str = "acceptance-admin-key";
 

@@ -5,6 +5,7 @@ mod common;
 
 mod admission;
 mod expiry;
+mod hardening;
 mod hostile;
 mod idempotency;
 mod isolation;

@@ -1,0 +1,1 @@
+ALTER TABLE seats DROP CONSTRAINT seats_price_max;
