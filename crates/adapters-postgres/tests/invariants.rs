@@ -160,17 +160,15 @@ async fn a_leaked_seat_line_is_reported() {
     assert_eq!(checks(&report), vec!["seat_lines_match_status"]);
 }
 
-#[tokio::test]
-async fn the_expiry_boundary_double_sale_is_reported() {
-    // Arrange: the state the boundary race left before the fix. User 1's paid hold lost its seat
-    // line to user 3's hold while its payment was under way; user 1 stays CONFIRMED.
-    let Some(busy) = busy().await else { return };
-    let mut conn = busy.db.conn().await;
+/// The state the boundary race left before migration `2025-01-04-000000_sold_once`: user 1's
+/// paid reservation lost its seat line (past the trigger that forbids it) and user 3 holds the
+/// same seat. Returns user 3's reservation id.
+async fn steal_the_sold_seat(busy: &Busy, conn: &mut AsyncPgConnection) -> uuid::Uuid {
     let seat = busy.paid.seats[0].seat_id.get();
     let schedule = busy.paid.schedule_id.get();
-    let late = uuid::Uuid::now_v7();
+    let thief = uuid::Uuid::now_v7();
     sql(
-        &mut conn,
+        conn,
         &[
             "ALTER TABLE reservation_seats DISABLE TRIGGER reservation_seats_stay_released",
             &format!(
@@ -179,16 +177,25 @@ async fn the_expiry_boundary_double_sale_is_reported() {
             ),
             &format!(
                 "INSERT INTO reservations (id, user_id, schedule_id, status, total_price, \
-                    held_until) VALUES ('{late}', 3, {schedule}, 'HELD', 300, \
+                    held_until) VALUES ('{thief}', 3, {schedule}, 'HELD', 300, \
                     now() + interval '1 hour')"
             ),
             &format!(
                 "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_id, price) \
-                 VALUES ('{late}', {schedule}, {seat}, 300)"
+                 VALUES ('{thief}', {schedule}, {seat}, 300)"
             ),
         ],
     )
     .await;
+    thief
+}
+
+#[tokio::test]
+async fn the_expiry_boundary_double_sale_is_reported() {
+    // Arrange: user 3 holds the seat user 1 stays CONFIRMED for.
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    steal_the_sold_seat(&busy, &mut conn).await;
     // Act
     let report = check(&busy.store).await;
     // Assert
@@ -201,29 +208,13 @@ async fn the_expiry_boundary_double_sale_is_reported() {
 
 #[tokio::test]
 async fn a_seat_sold_twice_is_reported() {
-    // Arrange: user 1's sale loses its line and user 3 is sold the same seat, paid in full.
+    // Arrange: user 3 then pays for the stolen seat, in full.
     let Some(busy) = busy().await else { return };
     let mut conn = busy.db.conn().await;
-    let seat = busy.paid.seats[0].seat_id.get();
-    let schedule = busy.paid.schedule_id.get();
-    let second = uuid::Uuid::now_v7();
+    let second = steal_the_sold_seat(&busy, &mut conn).await;
     sql(
         &mut conn,
         &[
-            "ALTER TABLE reservation_seats DISABLE TRIGGER reservation_seats_stay_released",
-            &format!(
-                "UPDATE reservation_seats SET live = false WHERE reservation_id = '{}'",
-                busy.paid.id
-            ),
-            &format!(
-                "INSERT INTO reservations (id, user_id, schedule_id, status, total_price, \
-                    held_until) VALUES ('{second}', 3, {schedule}, 'HELD', 300, \
-                    now() + interval '1 hour')"
-            ),
-            &format!(
-                "INSERT INTO reservation_seats (reservation_id, schedule_id, seat_id, price) \
-                 VALUES ('{second}', {schedule}, {seat}, 300)"
-            ),
             "INSERT INTO wallets (user_id, balance) VALUES (3, 0)",
             &format!(
                 "INSERT INTO payments (id, reservation_id, user_id, amount) \

@@ -316,6 +316,36 @@ pub async fn live_token<S>(
 where
     S: domain::ports::QueueStore,
 {
+    join_and_admit(store, user_id, concert, policy).await.0
+}
+
+/// Joins and admits `user` for `concert` so they hold an ACTIVE token (a new one: they must
+/// have had none).
+pub async fn active_token<S>(
+    store: &S,
+    user_id: UserId,
+    concert: ConcertId,
+    policy: QueuePolicy,
+) -> QueueTokenId
+where
+    S: domain::ports::QueueStore,
+{
+    let (id, created) = join_and_admit(store, user_id, concert, policy).await;
+    assert!(created, "the user already had a live token");
+    id
+}
+
+/// Joins (or finds the live token), runs an admission tick, and checks the token is ACTIVE;
+/// the token and whether the join made it.
+async fn join_and_admit<S>(
+    store: &S,
+    user_id: UserId,
+    concert: ConcertId,
+    policy: QueuePolicy,
+) -> (QueueTokenId, bool)
+where
+    S: domain::ports::QueueStore,
+{
     let joined = store
         .join(user_id, concert, token_id(), policy)
         .await
@@ -330,28 +360,5 @@ where
         QueueTokenStatus::Active,
         "token was not admitted"
     );
-    id
-}
-
-/// Joins and admits `user` for `concert` so they hold an ACTIVE token.
-pub async fn active_token<S>(
-    store: &S,
-    user_id: UserId,
-    concert: ConcertId,
-    policy: QueuePolicy,
-) -> QueueTokenId
-where
-    S: domain::ports::QueueStore,
-{
-    let id = token_id();
-    let joined = store.join(user_id, concert, id, policy).await.unwrap();
-    assert!(joined.created);
-    store.admit(policy).await.unwrap();
-    let token = store.token(id, policy).await.unwrap().unwrap();
-    assert_eq!(
-        token.status,
-        QueueTokenStatus::Active,
-        "token was not admitted"
-    );
-    id
+    (id, joined.created)
 }
