@@ -259,20 +259,20 @@ impl WalletStore for PgStore {
         user_id: UserId,
         page: PageRequest,
     ) -> Result<Page<LedgerEntry>, StoreError> {
-        let (after_at, after_id) = page
-            .after()
-            .map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
+        // Newest first in the wallet's own order (`seq`, numbered under the wallet's lock as
+        // the balance changed); the cursor's entry is found by its id.
+        let after = page.after().map(|c| c.id);
         let rows: Vec<LedgerRow> = self
             .read(|conn| {
                 crate::sql::sql_query(
                     "SELECT id, user_id, kind, amount, balance_after, reference, created_at \
                      FROM ledger_entries WHERE user_id = $1 \
-                       AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-                     ORDER BY created_at DESC, id DESC LIMIT $4",
+                       AND ($2::uuid IS NULL OR seq < ( \
+                           SELECT c.seq FROM ledger_entries c WHERE c.id = $2 AND c.user_id = $1)) \
+                     ORDER BY seq DESC LIMIT $3",
                 )
                 .bind::<BigInt, _>(user_id.get())
-                .bind::<Nullable<Timestamptz>, _>(after_at)
-                .bind::<Nullable<SqlUuid>, _>(after_id)
+                .bind::<Nullable<SqlUuid>, _>(after)
                 .bind::<BigInt, _>(i64::from(page.limit()) + 1)
                 .load(conn)
                 .boxed()
