@@ -11,7 +11,8 @@
 //! after the wait means `IdempotencyKeyInUse`); a stored record with the same fingerprint is
 //! replayed (a stored rejection gives the same error again), with another fingerprint it is
 //! `IdempotencyKeyReused`; otherwise the operation runs and its outcome is inserted under the key
-//! in the same transaction. A business rejection (`BalanceLimitExceeded`, `NotPayable`,
+//! in the same transaction. A replayed receipt names the first request's ids, not this one's:
+//! that is how the caller knows it is a replay (`Idempotent-Replayed`), however it was answered. A business rejection (`BalanceLimitExceeded`, `NotPayable`,
 //! `InsufficientBalance`) writes nothing but that record, so a replay answers the same;
 //! `ReservationNotFound` and access errors store nothing. Money moves only through conditional
 //! `UPDATE`s whose affected-row count decides, never a balance read into the application.
