@@ -5,7 +5,7 @@
 //! | # | what is checked |
 //! |---|---|
 //! | 1 | per seat, CONFIRMED or HELD-and-unexpired reservations ≤ 1, and the seat's claim names that reservation (else the seat would read as free); every seat of a CONFIRMED reservation is claimed by it (this store's form of "every line of a CONFIRMED reservation is live"); a seat belongs to at most one CONFIRMED reservation |
-//! | 2 | per wallet, balance = sum of its ledger (a balance cannot be negative here: `Money`) |
+//! | 2 | per wallet, balance = sum of its ledger (a balance cannot be negative here: `Money`); walking its ledger in the order the balance changed, each `balance_after` is the running sum (so the newest is the balance) |
 //! | 3 | charged = balances + paid − refunded |
 //! | 4 | ≤ 1 payment per reservation; amount = total price = sum of its seats; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT entry of −amount |
 //! | 5 | per concert, unexpired ACTIVE tokens ≤ the `max_active` in force; no live WAITING token with a smaller `seq` than an admitted one |
@@ -109,7 +109,7 @@ impl State {
     fn check_money(&self, found: &mut Findings) {
         let (mut charged, mut balances, mut refunded) = (0i128, 0i128, 0i128);
         for (user, wallet) in &self.wallets {
-            let sum: i128 = wallet.ledger.values().map(|e| i128_of(e.amount)).sum();
+            let sum: i128 = wallet.ledger.iter().map(|e| i128_of(e.amount)).sum();
             balances += i128_of(wallet.balance.won());
             if sum != i128_of(wallet.balance.won()) {
                 found.add(
@@ -121,7 +121,23 @@ impl State {
                     ),
                 );
             }
-            for e in wallet.ledger.values() {
+            let mut running = 0i128;
+            for e in &wallet.ledger {
+                running += i128_of(e.amount);
+                if i128_of(e.balance_after.won()) != running {
+                    found.add(
+                        2,
+                        "ledger_running_sum",
+                        format!(
+                            "wallet of user {user}: entry {} ({:?} {}) says balance {}, \
+                             running sum {running}",
+                            e.id,
+                            e.kind,
+                            e.amount,
+                            e.balance_after.won()
+                        ),
+                    );
+                }
                 match e.kind {
                     LedgerKind::Charge => charged += i128_of(e.amount),
                     LedgerKind::Refund => refunded += i128_of(e.amount),
@@ -149,7 +165,7 @@ impl State {
         let mut per_reservation: HashMap<ReservationId, usize> = HashMap::new();
         let mut entries: HashMap<String, Vec<i64>> = HashMap::new();
         for wallet in self.wallets.values() {
-            for e in wallet.ledger.values() {
+            for e in wallet.ledger.iter() {
                 if e.kind == LedgerKind::Payment {
                     let reference = e.reference.clone().unwrap_or_default();
                     entries.entry(reference).or_default().push(e.amount);
@@ -269,7 +285,7 @@ impl State {
     fn check_keys(&self, found: &mut Findings) {
         let mut charges: HashMap<(UserId, String), usize> = HashMap::new();
         for (user, wallet) in &self.wallets {
-            for e in wallet.ledger.values() {
+            for e in wallet.ledger.iter() {
                 if e.kind != LedgerKind::Charge {
                     continue;
                 }
@@ -611,7 +627,7 @@ mod tests {
             let wallet = state.wallets.get_mut(&user).expect("wallet");
             let first = wallet
                 .ledger
-                .values()
+                .iter()
                 .find(|e| e.kind == LedgerKind::Charge)
                 .cloned()
                 .expect("charge");
@@ -623,11 +639,54 @@ mod tests {
                 .balance
                 .checked_add(Money::new(again.amount).expect("money"))
                 .expect("sum");
-            wallet.ledger.insert((again.created_at, again.id), again);
+            let again = LedgerEntry {
+                balance_after: wallet.balance,
+                ..again
+            };
+            wallet.places.insert(again.id, wallet.ledger.len());
+            wallet.ledger.push(again);
         }
         // Act
         let report = store.check_invariants(queue());
         // Assert: balance and ledger agree, but the key moved money twice.
         assert_eq!(report.broken(), vec![6], "{:?}", report.violations);
+    }
+
+    #[tokio::test]
+    async fn a_ledger_out_of_balance_order_is_reported() {
+        // Arrange: two refunds (+50, +20) whose balances say the +20 came first, listed +50
+        // first; the balance is their sum, so only the order is wrong.
+        let (store, _) = busy_store().await;
+        {
+            let mut state = store.state();
+            let user = UserId::new(1).expect("user");
+            let wallet = state.wallets.get_mut(&user).expect("wallet");
+            let template = wallet.ledger.last().cloned().expect("an entry");
+            for (amount, after) in [(50, 770), (20, 720)] {
+                let entry = LedgerEntry {
+                    id: TransactionId::from_uuid(id()),
+                    kind: LedgerKind::Refund,
+                    amount,
+                    balance_after: Money::new(after).expect("money"),
+                    reference: None,
+                    ..template.clone()
+                };
+                wallet.places.insert(entry.id, wallet.ledger.len());
+                wallet.ledger.push(entry);
+            }
+            wallet.balance = Money::new(770).expect("money");
+        }
+        // Act
+        let report = store.check_invariants(queue());
+        // Assert
+        assert_eq!(report.broken(), vec![2], "{:?}", report.violations);
+        assert!(
+            report
+                .violations
+                .iter()
+                .all(|v| v.check == "ledger_running_sum"),
+            "{:?}",
+            report.violations
+        );
     }
 }

@@ -34,11 +34,14 @@ pub(crate) struct SeatRecord {
     pub(crate) claim: Option<ReservationId>,
 }
 
-/// A wallet and its append-only ledger, keyed by `(created_at, id)` for paging.
+/// A wallet and its append-only ledger, in the order the balance changed (like a bank
+/// statement; the clock may not agree), with each entry's place for paging.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WalletRecord {
     pub(crate) balance: Money,
-    pub(crate) ledger: BTreeMap<(Timestamp, TransactionId), LedgerEntry>,
+    pub(crate) ledger: Vec<LedgerEntry>,
+    /// Where each entry of `ledger` is.
+    pub(crate) places: HashMap<TransactionId, usize>,
 }
 
 /// Everything the store holds.

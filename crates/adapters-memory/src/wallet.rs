@@ -77,7 +77,8 @@ impl State {
         self.transaction_ids.insert(entry.id);
         let wallet = self.wallets.entry(entry.user_id).or_default();
         wallet.balance = entry.balance_after;
-        wallet.ledger.insert((entry.created_at, entry.id), entry);
+        wallet.places.insert(entry.id, wallet.ledger.len());
+        wallet.ledger.push(entry);
     }
 
     fn charge(
@@ -229,16 +230,21 @@ impl State {
         let take = usize::try_from(page.limit())
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        let items: Vec<LedgerEntry> = match page.after() {
+        // Newest first; the cursor's entry is found by its id (an unknown one ends the list).
+        let end = match page.after() {
             Some(c) => wallet
-                .ledger
-                .range(..(c.created_at, TransactionId::from_uuid(c.id)))
-                .rev()
-                .take(take)
-                .map(|(_, e)| e.clone())
-                .collect(),
-            None => wallet.ledger.values().rev().take(take).cloned().collect(),
+                .places
+                .get(&TransactionId::from_uuid(c.id))
+                .copied()
+                .unwrap_or(0),
+            None => wallet.ledger.len(),
         };
+        let items: Vec<LedgerEntry> = wallet.ledger[..end]
+            .iter()
+            .rev()
+            .take(take)
+            .cloned()
+            .collect();
         Page::from_overfetch(items, page.limit(), ledger_cursor)
     }
 }

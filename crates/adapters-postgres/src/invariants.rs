@@ -12,7 +12,7 @@
 //! | # | invariant (API.md) | what is checked |
 //! |---|---|---|
 //! | 1 | a seat has at most one CONFIRMED or HELD-and-unexpired reservation | per seat, such reservations ≤ 1; a line is `live` exactly while its reservation is HELD or CONFIRMED (no released line of a live hold, no live line of an EXPIRED/CANCELLED one: no leak); every line of a CONFIRMED reservation is live; a seat belongs to at most one CONFIRMED reservation, released lines included (a sale is never undone, so a second one is a double sale whatever the lines say) |
-//! | 2 | balance ≥ 0 and = sum of its ledger | per wallet |
+//! | 2 | balance ≥ 0 and = sum of its ledger; the ledger reads like a bank statement | per wallet; walking its entries in `seq` order (the order the balance changed), each `balance_after` is the running sum of the amounts (so the newest is the balance); entries are numbered 1..n and the wallet's counter is at n |
 //! | 3 | charged = balances + paid − refunded | over all wallets, `paid` from `payments` |
 //! | 4 | paid at most once, exactly its total price, never expired or cancelled | ≤ 1 payment per reservation; amount = `total_price` = sum of its lines; payer = holder; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT ledger entry of −amount |
 //! | 5 | active ≤ maxActive, admission in issue order | per concert, unexpired ACTIVE tokens ≤ `coalesce(max_active, default)`; no live WAITING token with a smaller `seq` than an admitted one; `admitted_through` ≥ every admitted `seq`, `next_seq` ≥ every issued one |
@@ -84,6 +84,28 @@ const CHECKS: &[Check] = &[
                   SELECT user_id, sum(amount) AS total FROM ledger_entries GROUP BY user_id) l \
                 ON l.user_id = w.user_id \
               WHERE w.balance < 0 OR w.balance <> coalesce(l.total, 0)",
+    },
+    Check {
+        invariant: 2,
+        name: "ledger_running_sum",
+        sql: "SELECT format('wallet of user %s: entry %s (#%s, %s %s) says balance %s, \
+                  running sum %s', l.user_id, l.id, l.seq, l.kind, l.amount, l.balance_after, \
+                  l.running) AS detail \
+              FROM (SELECT user_id, id, seq, kind, amount, balance_after, \
+                        sum(amount) OVER (PARTITION BY user_id ORDER BY seq) AS running \
+                    FROM ledger_entries) l \
+              WHERE l.balance_after <> l.running",
+    },
+    Check {
+        invariant: 2,
+        name: "ledger_numbered_without_gaps",
+        sql: "SELECT format('wallet of user %s: %s entries numbered %s to %s, counter at %s', \
+                  w.user_id, coalesce(l.n, 0), l.first, l.last, w.ledger_seq) AS detail \
+              FROM wallets w LEFT JOIN ( \
+                  SELECT user_id, count(*) AS n, min(seq) AS first, max(seq) AS last \
+                  FROM ledger_entries GROUP BY user_id) l ON l.user_id = w.user_id \
+              WHERE w.ledger_seq <> coalesce(l.n, 0) \
+                 OR (l.n > 0 AND (l.first <> 1 OR l.last <> l.n))",
     },
     Check {
         invariant: 3,

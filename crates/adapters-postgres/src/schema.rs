@@ -92,6 +92,7 @@ diesel::table! {
         user_id -> BigInt,
         balance -> BigInt,
         updated_at -> Timestamptz,
+        ledger_seq -> BigInt,
     }
 }
 
@@ -115,6 +116,7 @@ diesel::table! {
         reference -> Nullable<Text>,
         payment_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        seq -> BigInt,
     }
 }
 

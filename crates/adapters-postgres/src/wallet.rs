@@ -11,7 +11,8 @@
 //! after the wait means `IdempotencyKeyInUse`); a stored record with the same fingerprint is
 //! replayed (a stored rejection gives the same error again), with another fingerprint it is
 //! `IdempotencyKeyReused`; otherwise the operation runs and its outcome is inserted under the key
-//! in the same transaction. A business rejection (`BalanceLimitExceeded`, `NotPayable`,
+//! in the same transaction. A replayed receipt names the first request's ids, not this one's:
+//! that is how the caller knows it is a replay (`Idempotent-Replayed`), however it was answered. A business rejection (`BalanceLimitExceeded`, `NotPayable`,
 //! `InsufficientBalance`) writes nothing but that record, so a replay answers the same;
 //! `ReservationNotFound` and access errors store nothing. Money moves only through conditional
 //! `UPDATE`s whose affected-row count decides, never a balance read into the application.
@@ -259,20 +260,20 @@ impl WalletStore for PgStore {
         user_id: UserId,
         page: PageRequest,
     ) -> Result<Page<LedgerEntry>, StoreError> {
-        let (after_at, after_id) = page
-            .after()
-            .map_or((None, None), |c| (Some(c.created_at), Some(c.id)));
+        // Newest first in the wallet's own order (`seq`, numbered under the wallet's lock as
+        // the balance changed); the cursor's entry is found by its id.
+        let after = page.after().map(|c| c.id);
         let rows: Vec<LedgerRow> = self
             .read(|conn| {
                 crate::sql::sql_query(
                     "SELECT id, user_id, kind, amount, balance_after, reference, created_at \
                      FROM ledger_entries WHERE user_id = $1 \
-                       AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-                     ORDER BY created_at DESC, id DESC LIMIT $4",
+                       AND ($2::uuid IS NULL OR seq < ( \
+                           SELECT c.seq FROM ledger_entries c WHERE c.id = $2 AND c.user_id = $1)) \
+                     ORDER BY seq DESC LIMIT $3",
                 )
                 .bind::<BigInt, _>(user_id.get())
-                .bind::<Nullable<Timestamptz>, _>(after_at)
-                .bind::<Nullable<SqlUuid>, _>(after_id)
+                .bind::<Nullable<SqlUuid>, _>(after)
                 .bind::<BigInt, _>(i64::from(page.limit()) + 1)
                 .load(conn)
                 .boxed()

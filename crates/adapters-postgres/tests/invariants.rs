@@ -387,3 +387,45 @@ async fn a_key_that_charged_twice_is_reported() {
         vec!["charge_has_its_record", "one_charge_per_key"]
     );
 }
+
+#[tokio::test]
+async fn a_ledger_out_of_balance_order_is_reported() {
+    // Arrange: two refunds (+50, +20) whose balances say the +20 came first, numbered +50 first
+    // (as ordering by transaction start could list them); the balance is their sum, so only the
+    // order is wrong.
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    sql(
+        &mut conn,
+        &[
+            "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after) \
+             VALUES (gen_random_uuid(), 1, 'REFUND', 50, 770)",
+            "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after) \
+             VALUES (gen_random_uuid(), 1, 'REFUND', 20, 720)",
+            "UPDATE wallets SET balance = balance + 70 WHERE user_id = 1",
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(report.broken(), vec![2], "{:?}", report.violations);
+    assert_eq!(checks(&report), vec!["ledger_running_sum"]);
+}
+
+#[tokio::test]
+async fn a_gap_in_a_ledgers_numbering_is_reported() {
+    // Arrange: the wallet's counter skips a number, so its next entry would leave a gap.
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    sql(
+        &mut conn,
+        &["UPDATE wallets SET ledger_seq = ledger_seq + 1 WHERE user_id = 1"],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(report.broken(), vec![2], "{:?}", report.violations);
+    assert_eq!(checks(&report), vec!["ledger_numbered_without_gaps"]);
+}

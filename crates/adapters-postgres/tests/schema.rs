@@ -342,3 +342,73 @@ async fn a_schedule_never_moves_to_another_concert() {
     );
     assert_eq!(same, Ok(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ledger_entries_are_numbered_per_wallet_and_backfilled() {
+    // Arrange: the schema as it was before migration 2025-01-05 (its down.sql), with entries of
+    // two wallets.
+    use diesel_async::SimpleAsyncConnection;
+    const UP: &str = include_str!("../../../migrations/2025-01-05-000000_ledger_order/up.sql");
+    const DOWN: &str = include_str!("../../../migrations/2025-01-05-000000_ledger_order/down.sql");
+    let Some(db) = test_db!() else { return };
+    let mut conn = db.conn().await;
+    conn.batch_execute(DOWN).await.unwrap();
+    for statement in [
+        "INSERT INTO wallets (user_id, balance) VALUES (1, 30), (2, 5)",
+        "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, created_at) VALUES \
+         ('00000000-0000-0000-0000-0000000000b2', 1, 'CHARGE', 20, 30, '2025-01-01T00:00:02Z'), \
+         ('00000000-0000-0000-0000-0000000000b1', 1, 'CHARGE', 10, 10, '2025-01-01T00:00:01Z'), \
+         ('00000000-0000-0000-0000-0000000000c1', 2, 'CHARGE', 5, 5, '2025-01-01T00:00:03Z')",
+    ] {
+        exec(&mut conn, statement).await.unwrap();
+    }
+
+    // Act: the migration, then a new entry for user 1 that names a number of its own.
+    conn.batch_execute(UP).await.unwrap();
+    exec(
+        &mut conn,
+        "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, seq) \
+         VALUES ('00000000-0000-0000-0000-0000000000b3', 1, 'CHARGE', 1, 31, 99)",
+    )
+    .await
+    .unwrap();
+    let orphan = exec(
+        &mut conn,
+        "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after) \
+         VALUES ('00000000-0000-0000-0000-0000000000d1', 3, 'CHARGE', 1, 1)",
+    )
+    .await;
+
+    // Assert: old entries numbered in their old order, the new one next, per wallet.
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Numbered {
+        #[diesel(sql_type = Text)]
+        entry: String,
+        #[diesel(sql_type = BigInt)]
+        seq: i64,
+    }
+    let numbered: Vec<Numbered> = diesel::sql_query(
+        "SELECT user_id || ':' || right(id::text, 2) AS entry, seq FROM ledger_entries \
+         UNION ALL SELECT 'wallet ' || user_id, ledger_seq FROM wallets \
+         ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let pairs: Vec<(&str, i64)> = numbered.iter().map(|n| (n.entry.as_str(), n.seq)).collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("1:b1", 1),
+            ("1:b2", 2),
+            ("1:b3", 3),
+            ("2:c1", 1),
+            ("wallet 1", 3),
+            ("wallet 2", 1),
+        ]
+    );
+    assert!(
+        orphan.as_ref().is_err_and(|e| e.contains("no wallet")),
+        "{orphan:?}"
+    );
+}

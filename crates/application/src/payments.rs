@@ -51,18 +51,23 @@ impl Services {
             }
             return Err(refused.into());
         }
+        let payment_id = PaymentId::from_uuid(self.ports.ids.next_uuid());
         let payment = NewPayment {
             user_id: user,
             reservation_id,
             queue_token: token,
-            payment_id: PaymentId::from_uuid(self.ports.ids.next_uuid()),
+            payment_id,
             transaction_id: TransactionId::from_uuid(self.ports.ids.next_uuid()),
             idempotency,
         };
         let receipt = self.ports.wallets.pay(payment).await?;
+        // A twin under the same key may have run first (this request waited for it, or found
+        // its record inside the store, alone or in a batch): the receipt is then the twin's, a
+        // replay.
+        let replayed = receipt.payment_id != payment_id;
         Ok(Idempotent {
             value: receipt,
-            replayed: false,
+            replayed,
         })
     }
 }

@@ -40,9 +40,10 @@ impl Services {
             IdempotencyDecision::Reused => return Err(ChargeError::IdempotencyKeyReused),
         }
         let amount = ChargeAmount::new(amount_won, self.settings.wallet.charge_max())?;
+        let transaction_id = TransactionId::from_uuid(self.ports.ids.next_uuid());
         let charge = NewCharge {
             user_id: user,
-            transaction_id: TransactionId::from_uuid(self.ports.ids.next_uuid()),
+            transaction_id,
             amount,
             idempotency,
         };
@@ -51,9 +52,12 @@ impl Services {
             .wallets
             .charge(charge, self.settings.wallet)
             .await?;
+        // A twin under the same key may have run first (this request waited for it, or found
+        // its record inside the store): the receipt is then the twin's, a replay.
+        let replayed = receipt.transaction_id != transaction_id;
         Ok(Idempotent {
             value: receipt,
-            replayed: false,
+            replayed,
         })
     }
 

@@ -126,10 +126,36 @@ async fn a_fresh_charge_runs_once_under_its_key() {
         .expect_charge()
         .times(1)
         .withf(|c, _| c.amount.money() == money(5_000) && c.idempotency.key.as_str() == "k1")
-        .returning(|_, _| Ok(receipt()));
+        .returning(|c, _| {
+            Ok(ChargeReceipt {
+                transaction_id: c.transaction_id,
+                ..receipt()
+            })
+        });
     let services = mocks.build();
     let result = services.charge(user(1), idem("k1", "fp"), 5_000).await;
     assert_eq!(result.map(|r| r.replayed), Ok(false));
+}
+
+#[tokio::test]
+async fn a_charge_the_store_answers_with_its_twins_receipt_is_a_replay() {
+    // Arrange: no record yet when asked, but a twin under the key commits first and the store
+    // answers this request with the twin's receipt (it waited for the twin's key lock).
+    let mut mocks = Mocks::default();
+    mocks
+        .wallets
+        .expect_idempotency_record()
+        .returning(|_, _| Ok(None));
+    mocks
+        .wallets
+        .expect_charge()
+        .times(1)
+        .returning(|_, _| Ok(receipt()));
+    let services = mocks.build();
+    // Act
+    let result = services.charge(user(1), idem("k1", "fp"), 5_000).await;
+    // Assert
+    assert_eq!(result.map(|r| (r.value, r.replayed)), Ok((receipt(), true)));
 }
 
 #[tokio::test]
@@ -252,10 +278,37 @@ async fn a_valid_payment_reaches_the_store_with_the_token_and_key() {
                 && p.reservation_id == reservation_id(1)
                 && p.idempotency.key.as_str() == "k1"
         })
-        .returning(|_| Ok(payment_receipt()));
+        .returning(|p| {
+            Ok(PaymentReceipt {
+                payment_id: p.payment_id,
+                ..payment_receipt()
+            })
+        });
     let services = mocks.build();
     let result = pay_reservation_one(&services).await;
     assert_eq!(result.map(|r| r.replayed), Ok(false));
+}
+
+#[tokio::test]
+async fn a_payment_the_store_answers_with_its_twins_receipt_is_a_replay() {
+    // Arrange: the gate lets it through, then the store answers from a twin's record (found
+    // under the key inside a payment batch, or after waiting for the twin's key lock).
+    let mut mocks = Mocks::default();
+    arrange_fresh_payment(&mut mocks);
+    caller_token(&mut mocks, concert(1), QueueTokenStatus::Active);
+    mocks
+        .wallets
+        .expect_pay()
+        .times(1)
+        .returning(|_| Ok(payment_receipt()));
+    let services = mocks.build();
+    // Act
+    let result = pay_reservation_one(&services).await;
+    // Assert
+    assert_eq!(
+        result.map(|r| (r.value, r.replayed)),
+        Ok((payment_receipt(), true))
+    );
 }
 
 #[tokio::test]

@@ -17,6 +17,8 @@ pub enum PageError {
 }
 
 /// Where the previous page stopped: the last item's creation time and id (ties broken by id).
+/// A list kept in an order of its own (the ledger: the order its wallet's balance changed) finds
+/// the item by its id and goes on after it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
     /// Creation time of the last item already returned.
@@ -51,7 +53,8 @@ impl PageRequest {
         self.limit
     }
 
-    /// Items strictly older than this cursor (in `(created_at, id)` descending order).
+    /// Items strictly older than this cursor (in the list's newest-first order: `(created_at,
+    /// id)` descending, or the ledger's own order).
     #[must_use]
     pub const fn after(&self) -> Option<Cursor> {
         self.after

@@ -299,7 +299,8 @@ pub trait WalletStore: Send + Sync {
 
     /// Adds money and a CHARGE ledger entry, and records the outcome under the key, atomically.
     /// If the key already has an outcome for the same fingerprint, returns that outcome and
-    /// changes nothing. A rejection is recorded too, so a replay answers the same.
+    /// changes nothing: a receipt that names another transaction id than `charge`'s is such a
+    /// replay. A rejection is recorded too, so a replay answers the same.
     ///
     /// # Errors
     /// [`ChargeError::BalanceLimitExceeded`] (nothing changes), `IdempotencyKeyReused` (another
@@ -313,7 +314,8 @@ pub trait WalletStore: Send + Sync {
     /// Pays exactly the reservation's total price, atomically: debits the wallet (only if the
     /// balance covers it), confirms the reservation (only if HELD and unexpired by the store's
     /// clock), writes the payment and a PAYMENT ledger entry, expires the queue token, and
-    /// records the outcome under the key. Replays like [`WalletStore::charge`].
+    /// records the outcome under the key. Replays like [`WalletStore::charge`] (a replayed
+    /// receipt names another payment id than `payment`'s).
     ///
     /// # Errors
     /// [`PayError::ReservationNotFound`] (unknown or someone else's), `Access(NotActive)` (the
@@ -321,7 +323,8 @@ pub trait WalletStore: Send + Sync {
     /// `InsufficientBalance` (nothing changes), `IdempotencyKeyReused`, `IdempotencyKeyInUse`.
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError>;
 
-    /// The user's ledger, newest first.
+    /// The user's ledger, newest first in the order the balance changed (each entry's
+    /// `balance_after` is the running sum of the amounts up to it).
     ///
     /// # Errors
     /// [`StoreError`] only.

@@ -141,6 +141,7 @@ macro_rules! store_contract_tests {
             concurrent_pays_from_a_wallet_affording_one,
             a_payment_storm_answers_each_as_alone,
             ledger_sums_to_balance_and_pages,
+            concurrent_money_movements_read_like_a_statement,
         );
     };
 }

@@ -166,6 +166,18 @@ pub async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// An answer to an idempotent request: status, JSON body, and whether it said it was a replay
+/// (`Idempotent-Replayed: true`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Value,
+    /// True when `Idempotent-Replayed: true` came with it.
+    pub replayed: bool,
+}
+
 impl UserClient {
     /// Sends a request as this user, with the queue token and an optional idempotency key.
     pub async fn send(
@@ -175,6 +187,41 @@ impl UserClient {
         body: Option<Value>,
         key: Option<&str>,
     ) -> (StatusCode, Value) {
+        read(
+            self.request(method, path, body, key)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Sends a POST under `key` and reads the replay marker too.
+    pub async fn send_keyed(&self, path: &str, body: Value, key: &str) -> Answer {
+        let resp = self
+            .request(Method::POST, path, Some(body), Some(key))
+            .send()
+            .await
+            .expect("request");
+        let replayed = resp
+            .headers()
+            .get("Idempotent-Replayed")
+            .is_some_and(|v| v == "true");
+        let (status, body) = read(resp).await;
+        Answer {
+            status,
+            body,
+            replayed,
+        }
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -188,7 +235,7 @@ impl UserClient {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        read(req.send().await.expect("request")).await
+        req
     }
 
     /// GET as this user.

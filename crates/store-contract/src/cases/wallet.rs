@@ -16,12 +16,17 @@ async fn balance(s: &StoreUnderTest, u: UserId) -> i64 {
 }
 
 async fn whole_ledger(s: &StoreUnderTest, u: UserId) -> Vec<LedgerEntry> {
+    ledger_in_pages_of(s, u, 100).await
+}
+
+/// The whole ledger, newest first, read `limit` entries a page.
+async fn ledger_in_pages_of(s: &StoreUnderTest, u: UserId, limit: u32) -> Vec<LedgerEntry> {
     let mut all = Vec::new();
     let mut cursor = None;
     loop {
         let page = s
             .wallets
-            .ledger(u, PageRequest::new(Some(100), cursor).expect("page"))
+            .ledger(u, PageRequest::new(Some(limit), cursor).expect("page"))
             .await
             .expect("ledger");
         all.extend(page.items);
@@ -595,13 +600,19 @@ pub async fn ledger_sums_to_balance_and_pages(s: StoreUnderTest) {
         assert!(pages.len() < 10, "paging terminates");
     }
     assert_eq!(pages, [10, 10, 6]);
-    let keys: Vec<_> = all.iter().map(|e| (e.created_at, e.id.get())).collect();
-    assert!(
-        keys.windows(2).all(|w| w[0] > w[1]),
-        "newest first, each once"
-    );
+    let ids: std::collections::HashSet<_> = all.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), all.len(), "each once");
     assert_eq!(all[0].reference.as_deref(), Some("ledger-last"));
     assert_eq!(all[1].kind, LedgerKind::Payment);
+    let charges: Vec<_> = all[2..].iter().map(|e| e.reference.clone()).collect();
+    let in_order: Vec<_> = (1..=24)
+        .rev()
+        .map(|i| Some(format!("ledger-{i}")))
+        .collect();
+    assert_eq!(
+        charges, in_order,
+        "newest first, in the order they happened"
+    );
 
     let expected_balance: i64 = (1..=24).map(|i| i * 100).sum::<i64>() - 7_000 + 5;
     assert_eq!(balance(&s, u).await, expected_balance);
@@ -622,4 +633,87 @@ pub async fn ledger_sums_to_balance_and_pages(s: StoreUnderTest) {
         .await
         .expect("ledger");
     assert!(none.items.is_empty() && none.next_cursor.is_none());
+}
+
+/// Charges and payments of several users at once: walking each wallet's ledger oldest to
+/// newest (read in small pages), every `balance_after` is the running sum of the amounts and the
+/// newest is the wallet's balance, whatever the clock says about the entries.
+pub async fn concurrent_money_movements_read_like_a_statement(s: StoreUnderTest) {
+    // Arrange: four users, each with 3000 won, a one-seat hold (1000) and an ACTIVE token in
+    // each of three concerts (one live token per concert, and a payment spends it).
+    let q = roomy_queue();
+    let users: Vec<UserId> = (0..4).map(|k| user(300 + k)).collect();
+    let mut concerts = Vec::new();
+    for n in 0..3 {
+        let c = concert(&s, &format!("Statement {n}")).await;
+        concerts.push((c, schedule(&s, c, users.len(), 1000).await));
+    }
+    let mut payments = Vec::new();
+    for (k, &u) in users.iter().enumerate() {
+        charge_ok(&s, u, 3000, &format!("statement-fill-{k}")).await;
+        for (n, (c, sch)) in concerts.iter().enumerate() {
+            let seat = seat_ids(sch)[k];
+            let held = hold_ok(&s, u, sch, &[seat], default_holds()).await;
+            let token = active_token(&s, u, *c, q).await;
+            payments.push(new_payment(
+                u,
+                held.id,
+                token,
+                &format!("statement-pay-{k}-{n}"),
+            ));
+        }
+    }
+
+    // Act: per user twelve charges of different amounts and three payments, all at once.
+    let mut tasks = Vec::new();
+    for (k, &u) in users.iter().enumerate() {
+        for i in 1..=12_i64 {
+            let wallets = s.wallets.clone();
+            let charge = new_charge(u, i * 10 + 1, &format!("statement-charge-{k}-{i}"));
+            tasks.push(tokio::spawn(async move {
+                wallets
+                    .charge(charge, wallet_policy(1_000_000, 1_000_000_000))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            }));
+        }
+    }
+    for payment in payments {
+        let wallets = s.wallets.clone();
+        tasks.push(tokio::spawn(async move {
+            wallets
+                .pay(payment)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"))
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("every charge and payment succeeds");
+    }
+
+    // Assert
+    let charged: i64 = (1..=12).map(|i| i * 10 + 1).sum();
+    for &u in &users {
+        let ledger = ledger_in_pages_of(&s, u, 4).await;
+        assert_eq!(ledger.len(), 1 + 12 + 3, "entries of {u}");
+        let mut running = 0;
+        for entry in ledger.iter().rev() {
+            running += entry.amount;
+            assert_eq!(
+                entry.balance_after.won(),
+                running,
+                "{u}: balance_after is the running sum ({entry:?})"
+            );
+        }
+        assert_eq!(running, 3000 + charged - 3000);
+        assert_eq!(
+            balance(&s, u).await,
+            running,
+            "{u}: the newest is the balance"
+        );
+    }
 }
