@@ -453,9 +453,10 @@ async fn a_ledger_written_by_two_instances_reads_like_a_statement() {
             .await
             .unwrap();
         for (n, (concert, schedule)) in concerts.iter().enumerate() {
+            let token = active_token(&**store, u, *concert, queue).await;
             let held = store
                 .hold(
-                    new_hold(u, schedule, &[schedule.seats[k].id]),
+                    new_hold(u, token, schedule, &[schedule.seats[k].id]),
                     hold_policy(secs(600), 100),
                 )
                 .await
@@ -463,7 +464,7 @@ async fn a_ledger_written_by_two_instances_reads_like_a_statement() {
             payments.push(NewPayment {
                 user_id: u,
                 reservation_id: held.id,
-                queue_token: active_token(&**store, u, *concert, queue).await,
+                queue_token: token,
                 payment_id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
                 transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
                 idempotency: idem(&format!("pay-{k}-{n}"), &format!("pay:{k}:{n}")),
