@@ -38,14 +38,8 @@ pub fn queue_policy(
     active_ttl: Duration,
     idle_timeout: Duration,
 ) -> QueuePolicy {
-    QueuePolicy::new(
-        admit_batch,
-        max_active,
-        TICK,
-        active_ttl,
-        idle_timeout,
-    )
-    .expect("valid queue policy")
+    QueuePolicy::new(admit_batch, max_active, TICK, active_ttl, idle_timeout)
+        .expect("valid queue policy")
 }
 
 /// The admit interval of the cases' policies: admission slots of a millisecond, so that a

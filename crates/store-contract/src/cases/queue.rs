@@ -368,7 +368,10 @@ pub async fn one_slot_admits_one_batch(s: StoreUnderTest) {
     }
     let mut per_tick = Vec::new();
     for _ in 0..3 {
-        per_tick.push(admitted_for(&s.queue.admit(hourly).await.expect("admit"), c));
+        per_tick.push(admitted_for(
+            &s.queue.admit(hourly).await.expect("admit"),
+            c,
+        ));
     }
     assert_eq!(per_tick, [3, 0, 0]);
     // An operator raises the batch: the same slot tops up to the new batch, no further.
@@ -377,8 +380,14 @@ pub async fn one_slot_admits_one_batch(s: StoreUnderTest) {
         .update_settings(c, patch, hourly)
         .await
         .expect("update");
-    assert_eq!(admitted_for(&s.queue.admit(hourly).await.expect("admit"), c), 2);
-    assert_eq!(admitted_for(&s.queue.admit(hourly).await.expect("admit"), c), 0);
+    assert_eq!(
+        admitted_for(&s.queue.admit(hourly).await.expect("admit"), c),
+        2
+    );
+    assert_eq!(
+        admitted_for(&s.queue.admit(hourly).await.expect("admit"), c),
+        0
+    );
     // Slots of a millisecond start later than the hour's slot: the next batch goes in.
     let fast = queue_policy(3, 100, LONG, LONG);
     assert_eq!(admitted_for(&tick(&s, fast).await, c), 3);
@@ -660,10 +669,7 @@ pub async fn active_window_closes_without_a_sweep(s: StoreUnderTest) {
     assert!(rejoined.created, "an expired active token is not live");
     // Admit with a long window so that only the first three are due for the sweep.
     let long = queue_policy(10, 3, LONG, LONG);
-    assert_eq!(
-        admitted_for(&tick(&s, long).await, c),
-        2
-    );
+    assert_eq!(admitted_for(&tick(&s, long).await, c), 2);
     assert_eq!(
         token_status(&s, tokens[3], p).await,
         QueueTokenStatus::Active
