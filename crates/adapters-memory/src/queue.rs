@@ -1,5 +1,6 @@
-//! The waiting queue: one live token per user and concert, strict FIFO admission, exact
-//! positions from a Fenwick tree over issue order.
+//! The waiting queue: one live token per user and concert, strict FIFO admission (at most the
+//! batch per admission slot, as on PostgreSQL: see `domain::admission`), exact positions from a
+//! Fenwick tree over issue order.
 
 use crate::fenwick::Fenwick;
 use crate::state::State;
@@ -8,9 +9,10 @@ use crate::MemoryStore;
 use async_trait::async_trait;
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    admission_quota, AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError,
-    QueuePolicy, QueueSettings, QueueSettingsPatch, QueueStanding, QueueStats, QueueToken,
-    QueueTokenError, QueueTokenId, QueueTokenStatus, StoreError, Timestamp, UserId,
+    admission_quota, admission_slot, record_admission, slot_room, AdminQueueError, AdmissionReport,
+    ConcertId, JoinQueueError, QueueAccessError, QueuePolicy, QueueSettings, QueueSettingsPatch,
+    QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId, QueueTokenStatus,
+    SlotRecord, StoreError, Timestamp, UserId,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -64,6 +66,9 @@ pub(crate) struct QueueLine {
     live: HashMap<UserId, QueueTokenId>,
     /// `(tick time, admitted)` of recent ticks that admitted anyone.
     admissions: VecDeque<(Timestamp, u64)>,
+    /// The admission slot of the latest admission and how many it admitted (at most the batch
+    /// per slot, however many ticks run in it).
+    slot: Option<SlotRecord>,
 }
 
 fn count(n: usize) -> u64 {
@@ -319,11 +324,14 @@ impl State {
             line.admissions.pop_front();
         }
         let idle_cutoff = minus(now, policy.idle_timeout());
+        let settings = line.settings(policy);
+        let slot = admission_slot(now, policy.admit_interval());
         let quota = admission_quota(
-            line.settings(policy),
+            settings,
             line.active_count(now),
             line.waiting_count(idle_cutoff),
-        );
+        )
+        .min(slot_room(settings.admit_batch, line.slot, slot));
         if quota == 0 {
             return 0;
         }
@@ -350,6 +358,7 @@ impl State {
         if admitted > 0 {
             line.admissions.push_back((now, admitted));
         }
+        line.slot = record_admission(line.slot, slot, admitted);
         admitted
     }
 

@@ -5,7 +5,7 @@
 //! batch, `WHERE id = ANY($1)`, and answers every caller exactly what its own statement would
 //! have.
 
-use crate::batch::{BatchFn, Batcher};
+use crate::batch::{BatchFn, Batcher, Limits};
 use crate::hold_batch::{HoldAnswer, HoldKey};
 use crate::join::{JoinAnswer, JoinKey};
 use crate::pay_batch::{PayAnswer, PayKey};
@@ -16,10 +16,22 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Most keys in one statement.
 const MAX_BATCH: usize = 256;
+
+/// How many full batches per slot may wait in one kind's queue: beyond
+/// `slots × MAX_BATCH × QUEUED_BATCHES_PER_SLOT` callers (2,048 with a pool of 8 to 23
+/// connections) a call is answered `Unavailable` at once rather than queued behind work that
+/// would outlast its request.
+const QUEUED_BATCHES_PER_SLOT: usize = 4;
+
+/// The most callers of one kind waiting for a batch, for `slots` batch slots.
+pub(crate) const fn max_waiting(slots: usize) -> usize {
+    slots * MAX_BATCH * QUEUED_BATCHES_PER_SLOT
+}
 
 /// A gate read: the token, and the policy its effective status is judged by.
 pub(crate) type TokenKey = (Uuid, QueuePolicy);
@@ -44,32 +56,41 @@ pub(crate) struct Batches {
 }
 
 impl Batches {
-    /// The batchers, each running at most `slots` statements at once on `reader`'s pool.
-    pub(crate) fn new(reader: &Reader, slots: usize) -> Self {
+    /// The batchers, each running at most `slots` statements at once on `reader`'s pool, each
+    /// caller waiting at most `timeout` (the store's operation timeout) for its answer.
+    pub(crate) fn new(reader: &Reader, slots: usize, timeout: Duration) -> Self {
+        let limits = Limits {
+            slots,
+            max_batch: MAX_BATCH,
+            max_waiting: max_waiting(slots),
+            timeout,
+        };
         Self {
-            tokens: batcher(reader, slots, crate::queue::tokens_batch),
-            polls: batcher(reader, slots, crate::queue::polls_batch),
-            joins: batcher(reader, slots, crate::join::joins_batch),
-            holds: batcher(reader, slots, crate::hold_batch::holds_batch),
-            payments: batcher(reader, slots, crate::pay_batch::payments_batch),
-            reservations: batcher(reader, slots, crate::reservations::reservations_batch),
-            idempotency_records: batcher(reader, slots, crate::wallet::idempotency_records_batch),
-            schedule_concerts: batcher(reader, slots, crate::catalogue::schedule_concerts_batch),
-            schedule_seats: batcher(reader, slots, crate::catalogue::schedule_seats_batch),
+            tokens: batcher(reader, limits, crate::queue::tokens_batch),
+            polls: batcher(reader, limits, crate::queue::polls_batch),
+            joins: batcher(reader, limits, crate::join::joins_batch),
+            holds: batcher(reader, limits, crate::hold_batch::holds_batch),
+            payments: batcher(reader, limits, crate::pay_batch::payments_batch),
+            reservations: batcher(reader, limits, crate::reservations::reservations_batch),
+            idempotency_records: batcher(reader, limits, crate::wallet::idempotency_records_batch),
+            schedule_concerts: batcher(reader, limits, crate::catalogue::schedule_concerts_batch),
+            schedule_seats: batcher(reader, limits, crate::catalogue::schedule_seats_batch),
         }
     }
 }
 
-/// A batcher that runs `run` with its own handle on `reader`'s pool.
-fn batcher<K, V, F>(reader: &Reader, slots: usize, run: fn(Reader, Vec<K>) -> F) -> Batcher<K, V>
+/// A batcher that runs `run` with its own handle on `reader`'s pool, bound to the batch's
+/// callers (their deadline, and whether they are still there before each commit).
+fn batcher<K, V, F>(reader: &Reader, limits: Limits, run: fn(Reader, Vec<K>) -> F) -> Batcher<K, V>
 where
-    K: Send + 'static,
+    K: Clone + Send + 'static,
     V: Send + 'static,
     F: Future<Output = Result<Vec<V>, StoreError>> + Send + 'static,
 {
     let reader = reader.clone();
-    let run: BatchFn<K, V> = Arc::new(move |keys| Box::pin(run(reader.clone(), keys)));
-    Batcher::new(slots, MAX_BATCH, run)
+    let run: BatchFn<K, V> =
+        Arc::new(move |keys, scope| Box::pin(run(reader.in_batch(scope), keys)));
+    Batcher::new(limits, run)
 }
 
 /// The distinct values of `keys` in first-seen order, and for each key the index of its value

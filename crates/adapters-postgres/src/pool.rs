@@ -1,5 +1,6 @@
 //! Connection pool, per-connection settings and the transaction runner every store method uses.
 
+use crate::batch::BatchScope;
 use crate::batched::Batches;
 use crate::errors::{db_error, is_retryable, pool_error, Fail, SetupError};
 use diesel::sql_types::Text;
@@ -14,9 +15,11 @@ use diesel_async::{
 use domain::guards::{Guard, Guards};
 use domain::StoreError;
 use futures::future::BoxFuture;
+use futures::TryFutureExt;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// How many batches of one kind run at once: an eighth of the pool, at least 2 (one runs while
 /// the next one fills). Measured with `scripts/bench` on 2 cores and a pool of 16: 2 slots gave
@@ -41,8 +44,12 @@ pub struct PgConfig {
     pub wait_timeout: Duration,
     /// Server-side `statement_timeout` set on every connection.
     pub statement_timeout: Duration,
-    /// Client-side bound on one whole store operation (connection wait, every statement, commit
-    /// and retries); past it the operation answers `Unavailable` and its connection is dropped.
+    /// Client-side bound on one store operation up to its commit (connection wait, every
+    /// statement, retries; for a coalesced call, its wait for a batch too); past it the operation
+    /// answers `Unavailable` and its connection is dropped, which rolls the transaction back. A
+    /// `COMMIT` already sent is waited for (up to this long again). Keep it shorter than the HTTP
+    /// request timeout, so that the store gives up, and rolls back, before the request is
+    /// answered 503 (the service uses half the request timeout).
     pub operation_timeout: Duration,
 }
 
@@ -80,7 +87,8 @@ fn redact(url: &str) -> String {
 
 impl PgConfig {
     /// Defaults for `database_url`: a pool of four connections per CPU (8 to 64), 5 s to connect,
-    /// 5 s to wait for a pooled connection, a 10 s statement timeout and a 30 s operation bound.
+    /// 5 s to wait for a pooled connection, a 10 s statement timeout and a 5 s operation bound
+    /// (half the service's default request timeout of 10 s).
     #[must_use]
     pub fn new(database_url: impl Into<String>) -> Self {
         let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
@@ -90,7 +98,7 @@ impl PgConfig {
             connect_timeout: Duration::from_secs(5),
             wait_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(30),
+            operation_timeout: Duration::from_secs(5),
         }
     }
 
@@ -98,6 +106,13 @@ impl PgConfig {
     #[must_use]
     pub fn with_pool_size(mut self, pool_size: usize) -> Self {
         self.pool_size = pool_size.max(1);
+        self
+    }
+
+    /// The same settings with another operation timeout (see [`PgConfig::operation_timeout`]).
+    #[must_use]
+    pub const fn with_operation_timeout(mut self, operation_timeout: Duration) -> Self {
+        self.operation_timeout = operation_timeout;
         self
     }
 }
@@ -153,102 +168,143 @@ impl KnownConcerts {
 pub(crate) struct Reader {
     pool: Pool<AsyncPgConnection>,
     operation_timeout: Duration,
+    /// The batch this handle works for, if any: its deadline, and its callers' presence.
+    scope: Option<BatchScope>,
+}
+
+/// The answer of an operation that ran out of time before it could commit (nothing was written).
+fn timed_out() -> StoreError {
+    StoreError::Unavailable("database operation timed out".into())
 }
 
 impl Reader {
-    /// Runs one statement that is a whole transaction by itself (a function call in autocommit),
-    /// re-running it after a deadlock or serialization failure, up to `max_attempts` times; the
-    /// whole thing is bounded by the operation timeout.
+    /// The same handle working for one batch: bounded by its callers' earliest deadline, and
+    /// committing only while they are all still there.
+    pub(crate) fn in_batch(&self, scope: BatchScope) -> Self {
+        Self {
+            scope: Some(scope),
+            ..self.clone()
+        }
+    }
+
+    /// When this operation must give up: the batch's deadline, or the operation timeout from now.
+    fn deadline(&self) -> Instant {
+        self.scope.as_ref().map_or_else(
+            || Instant::now() + self.operation_timeout,
+            BatchScope::deadline,
+        )
+    }
+
+    /// Runs one statement in a transaction of its own (the statement is typically a function
+    /// that does all the work), re-running it after a deadlock or serialization failure, up to
+    /// `max_attempts` times, as [`Reader::tx`] does. It is not sent in autocommit: a statement
+    /// that the operation timeout gives up on must be rolled back, and in autocommit it would
+    /// commit on the server whenever it finished, after its caller was answered 503.
     pub(crate) async fn call<R, F>(&self, max_attempts: u32, body: F) -> Result<R, StoreError>
     where
+        R: Send + 'static,
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
     {
-        let attempts = async {
-            let mut attempt = 1;
-            loop {
-                let result = async {
-                    let mut conn = self
-                        .pool
-                        .get()
-                        .await
-                        .map_err(|e| Fail::Store(pool_error(e)))?;
-                    body(&mut conn).await.map_err(Fail::<StoreError>::Db)
-                }
-                .await;
-                match result {
-                    Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
-                        tracing::debug!(attempt, error = %e, "retrying call");
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
-                    }
-                    other => return other.map_err(Fail::into_error),
-                }
-            }
-        };
-        match tokio::time::timeout(self.operation_timeout, attempts).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(
-                "database operation timed out".into(),
-            )),
-        }
+        self.tx(max_attempts, |conn| {
+            Box::pin(body(conn).map_err(Fail::<std::convert::Infallible>::Db))
+        })
+        .await
+        .map_err(|e| match e {
+            Fail::Db(e) => db_error(e),
+            Fail::Store(e) => e,
+            Fail::Biz(never) => match never {},
+        })
     }
 
     /// Runs `body` in one transaction (READ COMMITTED): commits on `Ok`, rolls back on `Err`.
     /// A deadlock or serialization failure re-runs it (a fresh call of `body`) up to
-    /// `max_attempts` times; the whole thing, connection wait included, is bounded by the
-    /// operation timeout.
+    /// `max_attempts` times.
+    ///
+    /// Everything up to the commit (connection wait, `BEGIN`, the body, retries) is bounded by
+    /// the deadline (see [`Reader::deadline`]); past it the connection is dropped mid-transaction,
+    /// so the server rolls the work back, and the answer is `Unavailable`. For a batch, the commit
+    /// is skipped (rolled back) when one of its callers has left. A `COMMIT` once sent is waited
+    /// for (up to the operation timeout again), so an operation that committed is never answered
+    /// as timed out.
     pub(crate) async fn tx<R, E, F>(&self, max_attempts: u32, body: F) -> Result<R, Fail<E>>
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
     {
-        let attempts = async {
-            let mut attempt = 1;
-            loop {
-                match self.tx_once(&body).await {
-                    Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
-                        tracing::debug!(attempt, error = %e, "retrying transaction");
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
+        let deadline = self.deadline();
+        let mut attempt = 1;
+        loop {
+            match self.tx_once(&body, deadline).await {
+                Err(Fail::Db(e)) if attempt < max_attempts && is_retryable(&e) => {
+                    tracing::debug!(attempt, error = %e, "retrying transaction");
+                    attempt += 1;
+                    let pause = Instant::now() + Duration::from_millis(5 * u64::from(attempt));
+                    if pause >= deadline {
+                        return Err(Fail::Store(timed_out()));
                     }
-                    other => return other,
+                    tokio::time::sleep_until(pause).await;
                 }
+                other => return other,
             }
-        };
-        match tokio::time::timeout(self.operation_timeout, attempts).await {
-            Ok(result) => result,
-            Err(_) => Err(Fail::Store(StoreError::Unavailable(
-                "database operation timed out".into(),
-            ))),
         }
     }
 
-    async fn tx_once<R, E, F>(&self, body: &F) -> Result<R, Fail<E>>
+    async fn tx_once<R, E, F>(&self, body: &F, deadline: Instant) -> Result<R, Fail<E>>
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> TxFuture<'c, R, E>,
     {
-        let mut conn = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| Fail::Store(pool_error(e)))?;
+        let work = async {
+            let mut conn = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| Fail::Store(pool_error(e)))?;
+            AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+            let outcome = body(&mut conn).await;
+            Ok::<_, Fail<E>>((conn, outcome))
+        };
+        // Dropped at the deadline, the connection leaves with its transaction open: the pool
+        // discards it (diesel marks it broken), the server sees the socket close and rolls back.
+        let (mut conn, outcome) = match tokio::time::timeout_at(deadline, work).await {
+            Ok(started) => started?,
+            Err(_) => return Err(Fail::Store(timed_out())),
+        };
         let conn: &mut AsyncPgConnection = &mut conn;
-        AnsiTransactionManager::begin_transaction(conn).await?;
-        match body(conn).await {
-            Ok(value) => {
-                AnsiTransactionManager::commit_transaction(conn).await?;
-                Ok(value)
-            }
+        let value = match outcome {
+            Ok(value) => value,
             Err(e) => {
-                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
-                    tracing::debug!(error = %rollback, "rollback failed; the connection is dropped");
-                }
-                Err(e)
+                rollback(conn).await;
+                return Err(e);
+            }
+        };
+        if let Some(scope) = &self.scope {
+            if !scope.may_commit() {
+                rollback(conn).await;
+                return Err(Fail::Store(StoreError::Unavailable(
+                    "a caller of the batch gave up before it committed".into(),
+                )));
             }
         }
+        match tokio::time::timeout(
+            self.operation_timeout,
+            AnsiTransactionManager::commit_transaction(conn),
+        )
+        .await
+        {
+            Ok(committed) => committed?,
+            Err(_) => {
+                return Err(Fail::Store(StoreError::Unavailable(
+                    "no answer to COMMIT within the operation timeout (outcome unknown)".into(),
+                )))
+            }
+        }
+        if let Some(scope) = &self.scope {
+            scope.has_committed();
+        }
+        Ok(value)
     }
 
-    /// Runs `body` on one pooled connection without a transaction (for single statements),
-    /// bounded by the operation timeout; a pool or database failure becomes a [`StoreError`].
+    /// Runs `body` on one pooled connection without a transaction (for reads and idempotent
+    /// sweeps), bounded by the deadline; a pool or database failure becomes a [`StoreError`].
     pub(crate) async fn read<R, F>(&self, body: F) -> Result<R, StoreError>
     where
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
@@ -257,14 +313,29 @@ impl Reader {
             let mut conn = self.pool.get().await.map_err(pool_error)?;
             body(&mut conn).await.map_err(db_error)
         };
-        match tokio::time::timeout(self.operation_timeout, once).await {
+        match tokio::time::timeout_at(self.deadline(), once).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(
-                "database operation timed out".into(),
-            )),
+            Err(_) => Err(timed_out()),
         }
     }
 }
+
+/// Rolls back after a failed body; a connection whose rollback fails is dropped by the pool.
+async fn rollback(conn: &mut AsyncPgConnection) {
+    let rolled_back = tokio::time::timeout(
+        ROLLBACK_TIMEOUT,
+        AnsiTransactionManager::rollback_transaction(conn),
+    )
+    .await;
+    match rolled_back {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "rollback failed; the connection is dropped"),
+        Err(_) => tracing::debug!("rollback timed out; the connection is dropped"),
+    }
+}
+
+/// The longest wait for a `ROLLBACK` (the connection is dropped after it, which rolls back too).
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -299,6 +370,11 @@ pub async fn connect(config: PgConfig) -> Result<PgStore, SetupError> {
 /// # Errors
 /// [`SetupError::Config`] for an invalid configuration.
 pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
+    if config.operation_timeout.is_zero() {
+        return Err(SetupError::Config(
+            "the operation timeout must be longer than zero".into(),
+        ));
+    }
     let connect_timeout = config.connect_timeout;
     let statement_ms = config.statement_timeout.as_millis().max(1).to_string();
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
@@ -337,12 +413,17 @@ pub fn connect_lazy(config: PgConfig) -> Result<PgStore, SetupError> {
     let reader = Reader {
         pool: pool.clone(),
         operation_timeout: config.operation_timeout,
+        scope: None,
     };
     Ok(PgStore {
         pool,
         operation_timeout: config.operation_timeout,
         guards: Guards::default(),
-        batches: Arc::new(Batches::new(&reader, batch_slots(config.pool_size))),
+        batches: Arc::new(Batches::new(
+            &reader,
+            batch_slots(config.pool_size),
+            config.operation_timeout,
+        )),
         schedule_concerts: Arc::default(),
     })
 }
@@ -371,10 +452,11 @@ impl PgStore {
         self.reader().tx(self.max_attempts(), body).await
     }
 
-    /// Runs one statement that is a whole transaction by itself (a function call in autocommit),
-    /// re-running it after a deadlock or serialization failure as [`PgStore::tx`] does.
+    /// Runs one statement (a function that does all the work) in its own transaction, re-running
+    /// it after a deadlock or serialization failure as [`PgStore::tx`] does (see [`Reader::call`]).
     pub(crate) async fn call<R, F>(&self, body: F) -> Result<R, StoreError>
     where
+        R: Send + 'static,
         F: for<'c> Fn(&'c mut AsyncPgConnection) -> BoxFuture<'c, diesel::QueryResult<R>>,
     {
         self.reader().call(self.max_attempts(), body).await
@@ -395,6 +477,7 @@ impl PgStore {
         Reader {
             pool: self.pool.clone(),
             operation_timeout: self.operation_timeout,
+            scope: None,
         }
     }
 

@@ -26,25 +26,38 @@
 //! One transaction per concert, under `pg_advisory_xact_lock(concert_id)`: a tick of another
 //! instance admitting that concert right now finishes first (a few milliseconds) and this one then
 //! sees its result; if that takes longer than two seconds this tick skips the concert. With the
-//! lock held it counts the unexpired ACTIVE tokens, then locks the oldest effectively WAITING
-//! tokens by `seq` (plain `FOR UPDATE`, no `SKIP LOCKED`, which could skip an older token and break
-//! FIFO), activates them with `active_until = now() + ttl` and moves `admitted_through`. Only one
-//! admitter per concert runs at a time and the active count can only fall meanwhile, so the cap
-//! holds and no token is admitted twice.
+//! lock held it reads the unexpired ACTIVE count and the concert's admission slot record, then
+//! locks the oldest effectively WAITING tokens by `seq` (plain `FOR UPDATE`, no `SKIP LOCKED`,
+//! which could skip an older token and break FIFO), activates them with
+//! `active_until = now() + ttl`, moves `admitted_through` and records the slot. Only one admitter
+//! per concert runs at a time and the active count can only fall meanwhile, so the cap holds and
+//! no token is admitted twice.
+//!
+//! **Per interval, not per instance.** Every instance ticks; the database decides how many a tick
+//! may admit. The slot is `now()` (the transaction's, the same instant that stamps `admitted_at`)
+//! rounded down to the admit interval ([`domain::admission_slot`]); `concert_queues` records the
+//! slot of the latest admission and how many it admitted (`admission_slot`,
+//! `admitted_in_slot`). A tick admits at most what the slot's batch has left
+//! ([`domain::slot_room`]), so one instance or ten admit at most `admitBatch` per concert per
+//! slot. The scheduler ticks several times per interval, so every slot is reached even when a
+//! tick runs late.
 
 use crate::batched::{by_policy, distinct, PollKey, TokenKey};
 use crate::errors::{db_error, is_lock_timeout, Fail};
 use crate::pool::{PgStore, Reader};
 use crate::rows::{micros, Int8, StatsRow, TokenRow};
 use async_trait::async_trait;
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError, QueuePolicy,
-    QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    StoreError, UserId,
+    admission_quota, admission_slot, record_admission, slot_room, AdminQueueError, AdmissionReport,
+    ConcertId, JoinQueueError, QueueAccessError, QueuePolicy, QueueSettings, QueueSettingsPatch,
+    QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId, SlotRecord, StoreError,
+    Timestamp, UserId,
 };
 use futures::FutureExt;
 use std::collections::HashMap;
@@ -214,10 +227,11 @@ const ADMIT_LOCK_TIMEOUT: &str = "SELECT set_config('lock_timeout', $1, true), \
     set_config('plan_cache_mode', 'force_custom_plan', true)";
 /// Admission, step 2: one admitter per concert; `$1` concert id.
 const ADMIT_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
-/// Admission, step 3: the line's counters and settings and the unexpired ACTIVE count;
-/// `$1` concert id.
+/// Admission, step 3: the line's counters and settings, its slot record, the unexpired ACTIVE
+/// count and the transaction's clock; `$1` concert id.
 const ADMIT_LINE: &str = "\
     SELECT q.admitted_through, q.admit_batch, q.max_active, q.paused, \
+        q.admission_slot, q.admitted_in_slot, now() AS now, \
         (SELECT count(*) FROM queue_tokens a WHERE a.concert_id = q.concert_id \
            AND a.status = 'ACTIVE' AND a.active_until > now()) AS active \
     FROM concert_queues q WHERE q.concert_id = $1";
@@ -233,9 +247,11 @@ const ADMIT_PICK: &str = "\
         active_until = now() + $4::float8 * interval '1 microsecond' \
     FROM picked WHERE t.id = picked.id \
     RETURNING t.seq AS value";
-/// Admission, step 5: move the line's front; `$1` concert id, `$2` highest admitted seq.
+/// Admission, step 5: move the line's front and record the slot; `$1` concert id, `$2` highest
+/// admitted seq, `$3` the slot's start, `$4` admitted in that slot so far (this tick included).
 const ADMIT_ADVANCE: &str = "\
-    UPDATE concert_queues SET admitted_through = greatest(admitted_through, $2) \
+    UPDATE concert_queues SET admitted_through = greatest(admitted_through, $2), \
+        admission_slot = $3, admitted_in_slot = $4 \
     WHERE concert_id = $1";
 /// Admission, step 6: record the tick for the admission rate; `$1` concert id, `$2` count.
 const ADMIT_RECORD: &str = "INSERT INTO queue_admissions (concert_id, admitted) VALUES ($1, $2)";
@@ -244,11 +260,24 @@ const ADMIT_PRUNE: &str = "\
     DELETE FROM queue_admissions \
     WHERE concert_id = $1 AND admitted_at <= now() - interval '120 seconds'";
 
+/// Admission, step 0: the concerts a tick may admit from: someone in line, not paused, and a
+/// slot that has not admitted its batch yet (a recorded slot that started an interval or more
+/// ago has ended); `$1` the admit interval (µs), `$2` the default batch. Only a filter: the
+/// decision is taken under the concert's lock.
+const ADMIT_CANDIDATES: &str = "\
+    SELECT concert_id AS value FROM concert_queues \
+    WHERE NOT paused AND next_seq > admitted_through \
+      AND (admission_slot IS NULL \
+           OR admission_slot <= now() - $1::float8 * interval '1 microsecond' \
+           OR admitted_in_slot < coalesce(admit_batch, $2)) \
+    ORDER BY concert_id";
+
 /// Another admitter held the concert's lock for longer than [`ADMISSION_WAIT_MS`].
 #[derive(Debug)]
 struct Busy;
 
-/// Admits one concert's oldest waiting tokens; 0 when paused or full.
+/// Admits one concert's oldest waiting tokens; 0 when paused, full, or when this admission slot
+/// already admitted its batch.
 async fn admit_concert(
     conn: &mut AsyncPgConnection,
     concert_id: i64,
@@ -264,6 +293,12 @@ async fn admit_concert(
         max_active: Option<i32>,
         #[diesel(sql_type = Bool)]
         paused: bool,
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        admission_slot: Option<Timestamp>,
+        #[diesel(sql_type = Integer)]
+        admitted_in_slot: i32,
+        #[diesel(sql_type = Timestamptz)]
+        now: Timestamp,
         #[diesel(sql_type = BigInt)]
         active: i64,
     }
@@ -291,47 +326,61 @@ async fn admit_concert(
         .await
         .optional()?;
     let Some(line) = line else { return Ok(0) };
-    if line.paused {
-        return Ok(0);
-    }
-    let max_active = line
-        .max_active
-        .map(i64::from)
-        .unwrap_or_else(|| i64::from(policy.max_active()));
-    let batch = line
-        .admit_batch
-        .map(i64::from)
-        .unwrap_or_else(|| i64::from(policy.admit_batch()));
-    let quota = (max_active - line.active).min(batch);
-    if quota <= 0 {
+    let as_u32 =
+        |v: Option<i32>, default: u32| v.map_or(default, |v| u32::try_from(v).unwrap_or(0));
+    let settings = QueueSettings {
+        admit_batch: as_u32(line.admit_batch, policy.admit_batch()),
+        max_active: as_u32(line.max_active, policy.max_active()),
+        paused: line.paused,
+    };
+    let slot = admission_slot(line.now, policy.admit_interval());
+    let record = line.admission_slot.map(|slot| SlotRecord {
+        slot,
+        admitted: u64::try_from(line.admitted_in_slot).unwrap_or(0),
+    });
+    let active = u64::try_from(line.active).unwrap_or(0);
+    // The pick's LIMIT stops at the end of the line: no need to count who is waiting.
+    let quota = admission_quota(settings, active, u64::MAX).min(slot_room(
+        settings.admit_batch,
+        record,
+        slot,
+    ));
+    if quota == 0 {
         return Ok(0);
     }
     let admitted: Vec<Int8> = crate::sql::sql_query(fill(ADMIT_PICK, policy, ""))
         .bind::<BigInt, _>(concert_id)
         .bind::<BigInt, _>(line.admitted_through)
-        .bind::<BigInt, _>(quota)
+        .bind::<BigInt, _>(i64::try_from(quota).unwrap_or(i64::MAX))
         .bind::<BigInt, _>(micros(policy.active_ttl()))
         .load(conn)
         .await?;
     let Some(through) = admitted.iter().map(|r| r.value).max() else {
         return Ok(0);
     };
-    let count = i32::try_from(admitted.len()).unwrap_or(i32::MAX);
+    let count = u64::try_from(admitted.len()).unwrap_or(u64::MAX);
+    let Some(recorded) = record_admission(record, slot, count) else {
+        return Err(Fail::Store(StoreError::Internal(
+            "an admission left no slot record".into(),
+        )));
+    };
     crate::sql::sql_query(ADMIT_ADVANCE)
         .bind::<BigInt, _>(concert_id)
         .bind::<BigInt, _>(through)
+        .bind::<Timestamptz, _>(recorded.slot)
+        .bind::<Integer, _>(i32::try_from(recorded.admitted).unwrap_or(i32::MAX))
         .execute(conn)
         .await?;
     crate::sql::sql_query(ADMIT_RECORD)
         .bind::<BigInt, _>(concert_id)
-        .bind::<Integer, _>(count)
+        .bind::<Integer, _>(i32::try_from(count).unwrap_or(i32::MAX))
         .execute(conn)
         .await?;
     crate::sql::sql_query(ADMIT_PRUNE)
         .bind::<BigInt, _>(concert_id)
         .execute(conn)
         .await?;
-    Ok(u64::try_from(admitted.len()).unwrap_or(0))
+    Ok(count)
 }
 
 /// Rows of `sql` (one `$1` uuid array, an optional `$2` bigint array) keyed by token id.
@@ -480,12 +529,11 @@ impl QueueStore for PgStore {
     async fn admit(&self, policy: QueuePolicy) -> Result<Vec<AdmissionReport>, StoreError> {
         let concerts: Vec<Int8> = self
             .read(|conn| {
-                crate::sql::sql_query(
-                    "SELECT concert_id AS value FROM concert_queues \
-                     WHERE NOT paused AND next_seq > admitted_through ORDER BY concert_id",
-                )
-                .load(conn)
-                .boxed()
+                crate::sql::sql_query(ADMIT_CANDIDATES)
+                    .bind::<BigInt, _>(micros(policy.admit_interval()))
+                    .bind::<Integer, _>(i32::try_from(policy.admit_batch()).unwrap_or(i32::MAX))
+                    .load(conn)
+                    .boxed()
             })
             .await?;
         let mut reports = Vec::new();
@@ -644,7 +692,16 @@ mod tests {
                 "int8, int8, int8, int8",
                 fill(ADMIT_PICK, policy, ""),
             ),
-            ("admit_advance", "int8, int8", ADMIT_ADVANCE.to_owned()),
+            (
+                "admit_candidates",
+                "int8, int4",
+                ADMIT_CANDIDATES.to_owned(),
+            ),
+            (
+                "admit_advance",
+                "int8, int8, timestamptz, int4",
+                ADMIT_ADVANCE.to_owned(),
+            ),
             ("admit_record", "int8, int4", ADMIT_RECORD.to_owned()),
             ("admit_prune", "int8", ADMIT_PRUNE.to_owned()),
         ]

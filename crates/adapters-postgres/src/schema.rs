@@ -38,6 +38,8 @@ diesel::table! {
         admit_batch -> Nullable<Integer>,
         max_active -> Nullable<Integer>,
         paused -> Bool,
+        admission_slot -> Nullable<Timestamptz>,
+        admitted_in_slot -> Integer,
     }
 }
 

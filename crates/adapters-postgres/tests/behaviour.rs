@@ -72,7 +72,7 @@ async fn positions_count_only_those_still_waiting() {
         Some(3)
     );
     // Admit two: users 1 and 2.
-    let reports = store.admit(policy).await.unwrap();
+    let reports = tick(&store, policy).await;
     assert_eq!(
         reports,
         vec![AdmissionReport {
@@ -93,7 +93,7 @@ async fn positions_count_only_those_still_waiting() {
         Some(6)
     );
     // Next tick passes over the departed tokens: users 4 and 6.
-    store.admit(policy).await.unwrap();
+    tick(&store, policy).await;
     let active: Vec<_> = {
         let mut v = Vec::new();
         for (i, t) in tokens.iter().enumerate() {

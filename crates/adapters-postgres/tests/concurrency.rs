@@ -320,6 +320,8 @@ async fn concurrent_admission_respects_the_cap_and_fifo() {
     }
     let mut admitted_total = 0;
     for _ in 0..6 {
+        // A new admission slot for each round of concurrent ticks.
+        tokio::time::sleep(policy.admit_interval()).await;
         let reports = join_all((0..8).map(|_| {
             let store = Arc::clone(&store);
             tokio::spawn(async move { store.admit(policy).await })

@@ -3,7 +3,13 @@
 //! [`spawn`] starts one loop per [`application::MaintenanceJobs`] entry point, each on its own
 //! interval (see [`JobIntervals`]):
 //!
-//! * **admission** — moves the earliest waiting queue tokens of every concert to ACTIVE;
+//! * **admission** — moves the earliest waiting queue tokens of every concert to ACTIVE. It ticks
+//!   [`ADMISSION_TICKS_PER_INTERVAL`] times per admit interval; the store admits at most the
+//!   batch per concert per interval-long *slot* of its clock, however many ticks (and instances)
+//!   run in it (see `domain::admission`). Ticking more often than the slot length is what keeps
+//!   one instance at the full batch per interval although its ticks drift against the slots: a
+//!   tick every interval, a little late each time, would now and then land twice in one slot and
+//!   skip the next;
 //! * **active-token expiry** — expires ACTIVE tokens whose window has closed, freeing slots;
 //! * **idle drop** — drops WAITING tokens that were not polled within the idle timeout;
 //! * **hold expiry** — marks holds past their deadline as EXPIRED.
@@ -29,10 +35,17 @@ use tracing::{debug, error, info, trace, warn};
 /// The shortest period a loop accepts; a zero period (which tokio refuses) is raised to this.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
+/// How many admission ticks run per admit interval. The store admits once per slot (one
+/// interval of its clock), so only the first tick of a slot with someone to admit does any work;
+/// the others are one cheap read. Four means a slot is missed only when a tick runs more than
+/// three quarters of an interval late.
+pub const ADMISSION_TICKS_PER_INTERVAL: u32 = 4;
+
 /// How often each job runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobIntervals {
-    /// Time between admission ticks (`QUEUE_ADMIT_INTERVAL_MS`).
+    /// The admit interval (`QUEUE_ADMIT_INTERVAL_MS`): the length of an admission slot. The
+    /// loop ticks [`ADMISSION_TICKS_PER_INTERVAL`] times per interval.
     pub admit: Duration,
     /// Time between sweeps expiring ACTIVE tokens whose window closed.
     pub expire_active: Duration,
@@ -107,7 +120,7 @@ pub fn spawn(
         ADMIT,
         tokio::spawn(run_job(
             ADMIT,
-            intervals.admit,
+            intervals.admit / ADMISSION_TICKS_PER_INTERVAL,
             shutdown.clone(),
             move || {
                 let jobs = admit_jobs.clone();
@@ -375,7 +388,7 @@ mod tests {
         let counts = Arc::new(Counts::default());
         let token = CancellationToken::new();
         let intervals = JobIntervals {
-            admit: ms(100),
+            admit: ms(400),
             expire_active: ms(200),
             drop_idle: ms(300),
             expire_holds: ms(400),
@@ -383,7 +396,8 @@ mod tests {
         let handle = spawn(jobs(&counts, |_| None), intervals, token.clone());
 
         tokio::time::sleep(ms(1250)).await;
-        // First tick at once, then one per period: 0..=1200 ms.
+        // First tick at once, then one per period: 0..=1200 ms; admission four times per
+        // interval (every 100 ms).
         assert_eq!(counts.get(), [13, 7, 5, 4]);
 
         token.cancel();
@@ -402,7 +416,7 @@ mod tests {
                 1 => Some(StoreError::Internal("bug".into())),
                 _ => None,
             }),
-            JobIntervals::new(ms(100), ms(1000)),
+            JobIntervals::new(ms(400), ms(1000)),
             token.clone(),
         );
 

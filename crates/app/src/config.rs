@@ -344,6 +344,19 @@ pub struct Resolved {
     pub job_intervals: JobIntervals,
     /// Per-request time limit.
     pub request_timeout: Duration,
+    /// The PostgreSQL store's bound on one operation up to its commit: derived from the request
+    /// timeout by [`store_operation_timeout`], so the store gives up (and rolls back) before a
+    /// request is answered 503 for taking too long.
+    pub store_operation_timeout: Duration,
+}
+
+/// The store's operation timeout for a request timeout: half of it. A write is the last step of
+/// its request, normally after a read or two of milliseconds, so it still ends, committed or
+/// rolled back, before the request timeout; the other half is room for those reads, for waiting
+/// on a `COMMIT` already sent, and for answering.
+#[must_use]
+pub fn store_operation_timeout(request_timeout: Duration) -> Duration {
+    request_timeout / 2
 }
 
 fn available_cpus() -> usize {
@@ -627,6 +640,7 @@ impl Config {
             http_workers,
             job_intervals,
             request_timeout,
+            store_operation_timeout: store_operation_timeout(request_timeout),
         })
     }
 }
@@ -725,6 +739,7 @@ mod tests {
             JobIntervals::new(Duration::from_secs(1), Duration::from_secs(1))
         );
         assert_eq!(r.request_timeout, Duration::from_secs(10));
+        assert_eq!(r.store_operation_timeout, Duration::from_secs(5));
         assert_eq!(r.http_workers, available_cpus());
         assert_eq!(r.database_pool_size, default_pool_size());
         assert!((8..=64).contains(&r.database_pool_size));
@@ -1187,5 +1202,32 @@ mod tests {
         assert_eq!(r.settings.hold.ttl(), Duration::from_secs(1));
         assert_eq!(r.settings.queue.max_active(), 2);
         assert_eq!(r.job_intervals.admit, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn the_store_gives_up_before_the_request_times_out() {
+        for secs in [1, 2, 10, 60, MAX_TTL_SECS] {
+            // Arrange
+            let config = Config {
+                request_timeout_secs: secs,
+                ..Config::for_tests()
+            };
+
+            // Act
+            let r = config.resolve().expect("valid");
+
+            // Assert
+            assert!(
+                r.store_operation_timeout < r.request_timeout,
+                "{secs} s: the store's {:?} must be shorter",
+                r.store_operation_timeout
+            );
+            assert!(r.store_operation_timeout >= r.request_timeout / 4);
+        }
+        // The store's own default matches the service's default request timeout.
+        assert_eq!(
+            adapters_postgres::PgConfig::new("postgres://localhost/x").operation_timeout,
+            store_operation_timeout(Duration::from_secs(10))
+        );
     }
 }

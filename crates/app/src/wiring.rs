@@ -25,7 +25,7 @@ pub(crate) async fn ports(
 ) -> anyhow::Result<(Ports, StoreKind)> {
     match &config.database_url {
         None => memory_ports(config.demo_data).map(|p| (p, StoreKind::Memory)),
-        Some(url) => postgres_ports(url, resolved.database_pool_size)
+        Some(url) => postgres_ports(url, resolved)
             .await
             .map(|p| (p, StoreKind::Postgres)),
     }
@@ -60,8 +60,8 @@ fn memory_ports(demo_data: bool) -> anyhow::Result<Ports> {
 
 /// Applies pending migrations, then connects the pool (failing fast when the database cannot
 /// be reached at start-up; later outages answer 503 and heal on their own).
-async fn postgres_ports(url: &Secret, pool_size: usize) -> anyhow::Result<Ports> {
-    let store = connect_postgres(url, pool_size).await?;
+async fn postgres_ports(url: &Secret, resolved: &Resolved) -> anyhow::Result<Ports> {
+    let store = connect_postgres(url, resolved).await?;
     let store = Arc::new(store);
     Ok(Ports {
         catalogue: store.clone(),
@@ -74,9 +74,12 @@ async fn postgres_ports(url: &Secret, pool_size: usize) -> anyhow::Result<Ports>
     })
 }
 
-async fn connect_postgres(url: &Secret, pool_size: usize) -> anyhow::Result<PgStore> {
+async fn connect_postgres(url: &Secret, resolved: &Resolved) -> anyhow::Result<PgStore> {
     migrate(url).await?;
-    let pg_config = PgConfig::new(url.expose()).with_pool_size(pool_size);
+    let pool_size = resolved.database_pool_size;
+    let pg_config = PgConfig::new(url.expose())
+        .with_pool_size(pool_size)
+        .with_operation_timeout(resolved.store_operation_timeout);
     let store = adapters_postgres::connect(pg_config)
         .await
         .context("connecting to DATABASE_URL")?;

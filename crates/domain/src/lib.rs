@@ -4,6 +4,7 @@
 //! aggregates and their state machines, the per-operation error enums, and the port traits that
 //! the application drives and the adapters implement.
 
+pub mod admission;
 pub mod catalogue;
 pub mod errors;
 pub mod guards;
@@ -18,6 +19,7 @@ pub mod queue;
 pub mod reservation;
 pub mod wallet;
 
+pub use admission::*;
 pub use catalogue::*;
 pub use errors::*;
 pub use idempotency::*;

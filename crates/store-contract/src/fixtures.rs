@@ -38,14 +38,19 @@ pub fn queue_policy(
     active_ttl: Duration,
     idle_timeout: Duration,
 ) -> QueuePolicy {
-    QueuePolicy::new(
-        admit_batch,
-        max_active,
-        Duration::from_secs(1),
-        active_ttl,
-        idle_timeout,
-    )
-    .expect("valid queue policy")
+    QueuePolicy::new(admit_batch, max_active, TICK, active_ttl, idle_timeout)
+        .expect("valid queue policy")
+}
+
+/// The admit interval of the cases' policies: admission slots of a millisecond, so that a
+/// [`tick`] (which lets one interval pass first) always runs in a new slot.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// One admission tick in a slot of its own: lets `policy`'s admit interval pass, then admits
+/// (a store admits at most the batch per slot, however many ticks run in it).
+pub async fn tick(s: &StoreUnderTest, policy: QueuePolicy) -> Vec<domain::AdmissionReport> {
+    s.wait(policy.admit_interval()).await;
+    s.queue.admit(policy).await.expect("admit")
 }
 
 /// Generous queue settings: batch 100, cap 1000, 10 minute windows.
@@ -256,7 +261,7 @@ pub async fn active_token(
         if token.status == QueueTokenStatus::Active {
             return id;
         }
-        s.queue.admit(policy).await.expect("admit");
+        tick(s, policy).await;
     }
     panic!("token {id} was never admitted");
 }

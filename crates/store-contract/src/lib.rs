@@ -115,6 +115,7 @@ macro_rules! store_contract_tests {
             admission_is_fifo_and_never_exceeds_max_active,
             admission_respects_the_batch,
             concurrent_admission_ticks_respect_the_cap,
+            one_slot_admits_one_batch,
             paused_concert_admits_nobody,
             settings_overrides_are_stored,
             positions_count_from_one_and_never_go_up,

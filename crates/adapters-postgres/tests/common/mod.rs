@@ -213,7 +213,21 @@ pub fn queue_policy(
     active_ttl: Duration,
     idle: Duration,
 ) -> QueuePolicy {
-    QueuePolicy::new(batch, max_active, Duration::from_secs(1), active_ttl, idle).unwrap()
+    QueuePolicy::new(batch, max_active, TICK, active_ttl, idle).unwrap()
+}
+
+/// The admit interval of the tests' policies: admission slots of a millisecond, so that a
+/// [`tick`] (which lets one interval pass first) always runs in a new slot.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// One admission tick in a slot of its own: lets `policy`'s admit interval pass, then admits
+/// (the store admits at most the batch per slot, however many ticks run in it).
+pub async fn tick<S>(store: &S, policy: QueuePolicy) -> Vec<domain::AdmissionReport>
+where
+    S: domain::ports::QueueStore,
+{
+    tokio::time::sleep(policy.admit_interval()).await;
+    store.admit(policy).await.unwrap()
 }
 
 pub fn default_queue() -> QueuePolicy {
@@ -352,7 +366,7 @@ where
         .unwrap();
     let id = joined.standing.token.id;
     if joined.standing.token.status != QueueTokenStatus::Active {
-        store.admit(policy).await.unwrap();
+        tick(store, policy).await;
     }
     let token = store.token(id, policy).await.unwrap().unwrap();
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Waiting-queue cases.
 
 use crate::fixtures::{
-    admitted_for, concert, queue_policy, roomy_queue, token_id, token_status, user,
+    admitted_for, concert, queue_policy, roomy_queue, tick, token_id, token_status, user,
 };
 use crate::StoreUnderTest;
 use domain::{
@@ -47,7 +47,7 @@ pub async fn join_returns_the_live_token(s: StoreUnderTest) {
     assert_eq!(again.standing.position, Some(1));
 
     // Still the same once admitted (ACTIVE is live too).
-    s.queue.admit(p).await.expect("admit");
+    tick(&s, p).await;
     let active = s.queue.join(user(1), c, token_id(), p).await.expect("join");
     assert!(!active.created);
     assert_eq!(active.standing.token.id, first_id);
@@ -224,7 +224,7 @@ pub async fn admission_is_fifo_and_never_exceeds_max_active(s: StoreUnderTest) {
     let mut max_seen = 0u64;
     for _tick in 0..100 {
         let before = s.queue.stats(c, p).await.expect("stats");
-        let reports = s.queue.admit(p).await.expect("admit");
+        let reports = tick(&s, p).await;
         let admitted = admitted_for(&reports, c);
         let expected = batch.min(cap - before.active).min(before.waiting);
         assert_eq!(
@@ -298,7 +298,7 @@ pub async fn admission_respects_the_batch(s: StoreUnderTest) {
     }
     let mut per_tick = Vec::new();
     for _ in 0..4 {
-        per_tick.push(admitted_for(&s.queue.admit(p).await.expect("admit"), c));
+        per_tick.push(admitted_for(&tick(&s, p).await, c));
     }
     assert_eq!(per_tick, [3, 3, 2, 0]);
     let stats = s.queue.stats(c, p).await.expect("stats");
@@ -306,22 +306,42 @@ pub async fn admission_respects_the_batch(s: StoreUnderTest) {
     assert_eq!(stats.admitted_last_minute, 8);
 }
 
-/// Concurrent ticks never admit above the cap and still admit in issue order.
+/// Concurrent ticks in one admission slot admit the batch once, in issue order; ticks of later
+/// slots, concurrent too, never admit above the cap.
 pub async fn concurrent_admission_ticks_respect_the_cap(s: StoreUnderTest) {
+    // One slot: an hour long, so twenty concurrent ticks all fall in it (unless the test runs
+    // across the turn of an hour: about one run in 100,000).
+    let hourly = domain::QueuePolicy::new(10, 25, Duration::from_secs(3600), LONG, LONG)
+        .expect("valid queue policy");
     let p = queue_policy(10, 25, LONG, LONG);
     let c = concert(&s, "Concurrent Ticks").await;
     let mut issued = Vec::new();
     for u in 1..=60 {
         issued.push(join_new(&s, u, c, p).await);
     }
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let queue = s.queue.clone();
-        tasks.push(tokio::spawn(async move { queue.admit(p).await }));
-    }
-    let mut total = 0;
-    for task in tasks {
-        total += admitted_for(&task.await.expect("task").expect("admit"), c);
+    let concurrent_ticks = |policy: domain::QueuePolicy| {
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let queue = s.queue.clone();
+                tokio::spawn(async move { queue.admit(policy).await })
+            })
+            .collect();
+        async move {
+            let mut total = 0;
+            for task in tasks {
+                total += admitted_for(&task.await.expect("task").expect("admit"), c);
+            }
+            total
+        }
+    };
+    assert_eq!(concurrent_ticks(hourly).await, 10, "one slot, one batch");
+
+    let mut total = 10;
+    for _ in 0..10 {
+        s.wait(p.admit_interval()).await;
+        total += concurrent_ticks(p).await;
+        let stats = s.queue.stats(c, p).await.expect("stats");
+        assert!(stats.active <= 25, "active {} above the cap", stats.active);
     }
     assert_eq!(total, 25);
     let stats = s.queue.stats(c, p).await.expect("stats");
@@ -334,6 +354,45 @@ pub async fn concurrent_admission_ticks_respect_the_cap(s: StoreUnderTest) {
         };
         assert_eq!(token_status(&s, *id, p).await, expected, "token #{}", i + 1);
     }
+}
+
+/// However many ticks run in one admission slot, the slot admits at most the batch; the next
+/// slot admits the next batch.
+pub async fn one_slot_admits_one_batch(s: StoreUnderTest) {
+    // Slots of an hour: the ticks below share one (see the case above for the odds).
+    let hourly = domain::QueuePolicy::new(3, 100, Duration::from_secs(3600), LONG, LONG)
+        .expect("valid queue policy");
+    let c = concert(&s, "One Batch Per Slot").await;
+    for u in 1..=8 {
+        join_new(&s, u, c, hourly).await;
+    }
+    let mut per_tick = Vec::new();
+    for _ in 0..3 {
+        per_tick.push(admitted_for(
+            &s.queue.admit(hourly).await.expect("admit"),
+            c,
+        ));
+    }
+    assert_eq!(per_tick, [3, 0, 0]);
+    // An operator raises the batch: the same slot tops up to the new batch, no further.
+    let patch = QueueSettingsPatch::new(Some(5), None, None).expect("patch");
+    s.queue
+        .update_settings(c, patch, hourly)
+        .await
+        .expect("update");
+    assert_eq!(
+        admitted_for(&s.queue.admit(hourly).await.expect("admit"), c),
+        2
+    );
+    assert_eq!(
+        admitted_for(&s.queue.admit(hourly).await.expect("admit"), c),
+        0
+    );
+    // Slots of a millisecond start later than the hour's slot: the next batch goes in.
+    let fast = queue_policy(3, 100, LONG, LONG);
+    assert_eq!(admitted_for(&tick(&s, fast).await, c), 3);
+    let stats = s.queue.stats(c, fast).await.expect("stats");
+    assert_eq!((stats.active, stats.waiting), (8, 0));
 }
 
 /// A paused concert admits nobody (other concerts are unaffected); resuming admits again.
@@ -352,7 +411,7 @@ pub async fn paused_concert_admits_nobody(s: StoreUnderTest) {
         .await
         .expect("pause");
     assert!(stats.settings.paused);
-    let reports = s.queue.admit(p).await.expect("admit");
+    let reports = tick(&s, p).await;
     assert_eq!(admitted_for(&reports, paused), 0);
     assert_eq!(admitted_for(&reports, running), 3);
     let stats = s.queue.stats(paused, p).await.expect("stats");
@@ -368,7 +427,7 @@ pub async fn paused_concert_admits_nobody(s: StoreUnderTest) {
         .update_settings(paused, resume, p)
         .await
         .expect("resume");
-    let reports = s.queue.admit(p).await.expect("admit");
+    let reports = tick(&s, p).await;
     assert_eq!(admitted_for(&reports, paused), 4);
 }
 
@@ -410,8 +469,8 @@ pub async fn settings_overrides_are_stored(s: StoreUnderTest) {
     for u in 1..=6 {
         join_new(&s, u, c, p).await;
     }
-    let first = admitted_for(&s.queue.admit(p).await.expect("admit"), c);
-    let second = admitted_for(&s.queue.admit(p).await.expect("admit"), c);
+    let first = admitted_for(&tick(&s, p).await, c);
+    let second = admitted_for(&tick(&s, p).await, c);
     assert_eq!((first, second), (2, 1), "batch 2, cap 3");
     let all = s.queue.all_stats(p).await.expect("all stats");
     let mine = all.iter().find(|(id, _)| *id == c).expect("listed").1;
@@ -465,7 +524,7 @@ pub async fn positions_count_from_one_and_never_go_up(s: StoreUnderTest) {
     ];
     assert_eq!(after_leave, expected);
 
-    s.queue.admit(p).await.expect("admit");
+    tick(&s, p).await;
     let after_admit = positions(&s, &tokens, p).await;
     let expected: Vec<Option<u64>> = vec![
         None,
@@ -531,7 +590,7 @@ pub async fn poll_keeps_a_place_and_drop_idle_drops_the_rest(s: StoreUnderTest) 
         (QueueTokenStatus::Expired, None)
     );
     // Admission takes the live one only.
-    assert_eq!(admitted_for(&s.queue.admit(p).await.expect("admit"), c), 1);
+    assert_eq!(admitted_for(&tick(&s, p).await, c), 1);
     assert_eq!(token_status(&s, a, p).await, QueueTokenStatus::Active);
     let back = s.queue.join(user(2), c, token_id(), p).await.expect("join");
     assert!(back.created, "an idle-expired token is not live");
@@ -563,10 +622,10 @@ pub async fn leave_expires_the_token(s: StoreUnderTest) {
     let first = join_new(&s, 1, c, p).await;
     let second = join_new(&s, 2, c, p).await;
     let third = join_new(&s, 3, c, p).await;
-    s.queue.admit(p).await.expect("admit");
+    tick(&s, p).await;
     assert_eq!(token_status(&s, first, p).await, QueueTokenStatus::Active);
     // The cap is full: nobody else gets in.
-    assert_eq!(admitted_for(&s.queue.admit(p).await.expect("admit"), c), 0);
+    assert_eq!(admitted_for(&tick(&s, p).await, c), 0);
 
     s.queue.leave(third, user(3)).await.expect("leave waiting");
     assert_eq!(token_status(&s, third, p).await, QueueTokenStatus::Expired);
@@ -578,7 +637,7 @@ pub async fn leave_expires_the_token(s: StoreUnderTest) {
         .expect("leaving twice is fine");
     assert_eq!(token_status(&s, first, p).await, QueueTokenStatus::Expired);
 
-    assert_eq!(admitted_for(&s.queue.admit(p).await.expect("admit"), c), 1);
+    assert_eq!(admitted_for(&tick(&s, p).await, c), 1);
     assert_eq!(token_status(&s, second, p).await, QueueTokenStatus::Active);
     let stats = s.queue.stats(c, p).await.expect("stats");
     assert_eq!((stats.waiting, stats.active), (0, 1));
@@ -593,7 +652,7 @@ pub async fn active_window_closes_without_a_sweep(s: StoreUnderTest) {
     for u in 1..=4 {
         tokens.push(join_new(&s, u, c, p).await);
     }
-    s.queue.admit(p).await.expect("admit");
+    tick(&s, p).await;
     let standing = s.queue.poll(tokens[0], user(1), p).await.expect("poll");
     assert_eq!(standing.token.status, QueueTokenStatus::Active);
     let until = standing.token.active_until.expect("active until");
@@ -610,10 +669,7 @@ pub async fn active_window_closes_without_a_sweep(s: StoreUnderTest) {
     assert!(rejoined.created, "an expired active token is not live");
     // Admit with a long window so that only the first three are due for the sweep.
     let long = queue_policy(10, 3, LONG, LONG);
-    assert_eq!(
-        admitted_for(&s.queue.admit(long).await.expect("admit"), c),
-        2
-    );
+    assert_eq!(admitted_for(&tick(&s, long).await, c), 2);
     assert_eq!(
         token_status(&s, tokens[3], p).await,
         QueueTokenStatus::Active
