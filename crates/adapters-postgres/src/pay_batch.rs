@@ -56,10 +56,11 @@ const TARGETS: &str = "\
           FROM reservations r JOIN schedules s ON s.id = r.schedule_id \
           WHERE r.id = ANY($1) ORDER BY r.id FOR NO KEY UPDATE OF r) t";
 
-/// Step 3b: `$1` token ids.
+/// Step 3b: `$1` token ids; each one's window judged by `token_active` once it is locked.
 const TOKENS: &str = "\
-    SELECT id, user_id, concert_id, (status = 'ACTIVE' AND active_until > now()) AS active \
-    FROM queue_tokens WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
+    SELECT t.id, t.user_id, t.concert_id, token_active(t.status, t.active_until) AS active \
+    FROM (SELECT id, user_id, concert_id, status, active_until FROM queue_tokens \
+          WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE) t";
 
 /// Step 3c, for payers of a 0-won reservation only: a wallet that was never charged pays 0.
 const ENSURE_WALLETS: &str = "\

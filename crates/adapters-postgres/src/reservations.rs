@@ -218,11 +218,12 @@ pub(crate) async fn hold_tx(
 /// The holders' tokens that are ACTIVE right now: `$1` token ids. Locked `FOR SHARE`, in id
 /// order, after the reservations a hold locks (as a payment locks its reservation before its
 /// token): a payment that spends one, or a sweep that expires one, is waited for and its result
-/// seen. The window is judged by the clock when the lock is held.
+/// seen. The window is judged by `token_active` once the lock is held.
 const ACTIVE_TOKENS: &str = "\
-    SELECT id, user_id, concert_id FROM queue_tokens \
-    WHERE id = ANY($1) AND status = 'ACTIVE' AND active_until > clock_timestamp() \
-    ORDER BY id FOR SHARE";
+    SELECT t.id, t.user_id, t.concert_id FROM ( \
+        SELECT id, user_id, concert_id, status, active_until FROM queue_tokens \
+        WHERE id = ANY($1) ORDER BY id FOR SHARE) t \
+    WHERE token_active(t.status, t.active_until)";
 
 /// A row of [`ACTIVE_TOKENS`].
 #[derive(QueryableByName)]
