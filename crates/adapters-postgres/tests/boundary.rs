@@ -42,11 +42,11 @@ enum Path {
 /// Rounds per run (one seat each, one after the other).
 const ROUNDS: usize = 12;
 /// The payer's hold.
-const TTL: Duration = Duration::from_millis(300);
+const TTL: Duration = Duration::from_millis(500);
 /// The payment is sent this long before the deadline: its transaction begins in time.
-const SEND_BEFORE_MS: i64 = 60;
+const SEND_BEFORE_MS: i64 = 150;
 /// When the test lets the delayed payment go on, relative to the deadline (round-robin).
-const RELEASE_AT_MS: [i64; 6] = [-35, 15, 30, 45, 60, 90];
+const RELEASE_AT_MS: [i64; 6] = [-120, 15, 30, 45, 60, 90];
 /// Users storming the seat, each trying a hold every [`STORM_EVERY`] from just before the
 /// deadline until one wins or [`STORM_UNTIL_MS`] after it.
 const STORMERS: i64 = 4;
