@@ -26,7 +26,7 @@ use crate::errors::Fail;
 use crate::locks;
 use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
 use crate::reservations::{
-    active_tokens, hold_tx, release_lapsed, taken_seats, token_admits, with_lines, RESERVATION,
+    hold_tx, lock_tokens, release_lapsed, taken_seats, token_admits, with_lines, RESERVATION,
 };
 use crate::rows::{micros, ReservationRow};
 use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
@@ -215,14 +215,14 @@ fn holds_tx(
             .iter()
             .map(|&i| keys[i].0.queue_token.get())
             .collect();
-        let active = active_tokens(conn, &tokens).await?;
+        let locked = lock_tokens(conn, &tokens).await?;
         for &i in &pending {
             let hold = &keys[i].0;
             let concert = concert_of
                 .get(&hold.schedule_id.get())
                 .copied()
                 .unwrap_or(0);
-            if !token_admits(&active, hold, concert) {
+            if !token_admits(&locked, hold, concert) {
                 answers[i] = Some(Err(QueueAccessError::NotActive.into()));
             }
         }

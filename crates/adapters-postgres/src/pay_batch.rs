@@ -23,7 +23,7 @@
 use crate::batched::distinct;
 use crate::errors::Fail;
 use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
-use crate::rows::IdempotencyRow;
+use crate::rows::{IdempotencyRow, LockedToken};
 use crate::wallet::{pay_alone, Called, KeyedRecord, RECORDS_OF_KEYS};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
@@ -135,18 +135,6 @@ struct Target {
     payable: bool,
     #[diesel(sql_type = BigInt)]
     concert_id: i64,
-}
-
-#[derive(QueryableByName)]
-struct TokenLock {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = BigInt)]
-    user_id: i64,
-    #[diesel(sql_type = BigInt)]
-    concert_id: i64,
-    #[diesel(sql_type = Bool)]
-    active: bool,
 }
 
 #[derive(QueryableByName)]
@@ -291,10 +279,10 @@ fn payments_tx(
             .filter(|&&i| keys[i].1.on(Guard::TokenActive))
             .map(|&i| keys[i].0.queue_token.get())
             .collect();
-        let tokens: HashMap<Uuid, TokenLock> = if token_ids.is_empty() {
+        let tokens: HashMap<Uuid, LockedToken> = if token_ids.is_empty() {
             HashMap::new()
         } else {
-            let rows: Vec<TokenLock> = crate::sql::sql_query(TOKENS)
+            let rows: Vec<LockedToken> = crate::sql::sql_query(TOKENS)
                 .bind::<Array<SqlUuid>, _>(token_ids)
                 .load(conn)
                 .await?;
@@ -314,9 +302,9 @@ fn payments_tx(
                 continue;
             };
             if guards.on(Guard::TokenActive) {
-                let ok = tokens.get(&p.queue_token.get()).is_some_and(|t| {
-                    t.user_id == p.user_id.get() && t.concert_id == target.concert_id && t.active
-                });
+                let ok = tokens
+                    .get(&p.queue_token.get())
+                    .is_some_and(|t| t.admits(p.user_id.get(), target.concert_id));
                 if !ok {
                     fates[i] = Some(Fate::Answered(Called::TokenNotActive));
                     continue;

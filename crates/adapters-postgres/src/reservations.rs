@@ -11,10 +11,10 @@ use crate::batched::distinct;
 use crate::errors::{unique_violation, Fail};
 use crate::locks;
 use crate::pool::{PgStore, Reader};
-use crate::rows::{micros, seat_id, Int8, LineRow, ReservationRow};
+use crate::rows::{micros, seat_id, Int8, LineRow, LockedToken, ReservationRow};
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Timestamptz, Uuid as SqlUuid};
-use diesel::{OptionalExtension, QueryableByName};
+use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
@@ -202,7 +202,7 @@ pub(crate) async fn hold_tx(
     if guards.on(Guard::SeatAvailability) {
         release_lapsed(conn, &seats).await?;
     }
-    let tokens = active_tokens(conn, &[hold.queue_token.get()]).await?;
+    let tokens = lock_tokens(conn, &[hold.queue_token.get()]).await?;
     if !token_admits(&tokens, hold, concert.value) {
         return Err(Fail::Biz(QueueAccessError::NotActive.into()));
     }
@@ -215,52 +215,39 @@ pub(crate) async fn hold_tx(
     insert_hold(conn, hold, policy, &seats).await
 }
 
-/// The holders' tokens that are ACTIVE right now: `$1` token ids. Locked `FOR SHARE`, in id
-/// order, after the reservations a hold locks (as a payment locks its reservation before its
-/// token): a payment that spends one, or a sweep that expires one, is waited for and its result
-/// seen. The window is judged by `token_active` once the lock is held.
-const ACTIVE_TOKENS: &str = "\
-    SELECT t.id, t.user_id, t.concert_id FROM ( \
-        SELECT id, user_id, concert_id, status, active_until FROM queue_tokens \
-        WHERE id = ANY($1) ORDER BY id FOR SHARE) t \
-    WHERE token_active(t.status, t.active_until)";
+/// The holders' tokens: `$1` token ids. Locked `FOR SHARE`, in id order, after the reservations
+/// a hold locks (as a payment locks its reservation before its token): a payment that spends
+/// one, or a sweep that expires one, is waited for and its result seen. The window is judged by
+/// `token_active` once the lock is held.
+const TOKENS: &str = "\
+    SELECT t.id, t.user_id, t.concert_id, token_active(t.status, t.active_until) AS active \
+    FROM (SELECT id, user_id, concert_id, status, active_until FROM queue_tokens \
+          WHERE id = ANY($1) ORDER BY id FOR SHARE) t";
 
-/// A row of [`ACTIVE_TOKENS`].
-#[derive(QueryableByName)]
-struct ActiveToken {
-    #[diesel(sql_type = SqlUuid)]
-    id: Uuid,
-    #[diesel(sql_type = BigInt)]
-    user_id: i64,
-    #[diesel(sql_type = BigInt)]
-    concert_id: i64,
-}
-
-/// The ACTIVE ones of `tokens`, locked (see [`ACTIVE_TOKENS`]): id → (user, concert).
-pub(crate) async fn active_tokens(
+/// `tokens`, locked (see [`TOKENS`]), by id.
+pub(crate) async fn lock_tokens(
     conn: &mut AsyncPgConnection,
     tokens: &[Uuid],
-) -> diesel::QueryResult<HashMap<Uuid, (i64, i64)>> {
+) -> diesel::QueryResult<HashMap<Uuid, LockedToken>> {
     let mut ids = tokens.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let rows: Vec<ActiveToken> = crate::sql::sql_query(ACTIVE_TOKENS)
+    let rows: Vec<LockedToken> = crate::sql::sql_query(TOKENS)
         .bind::<Array<SqlUuid>, _>(ids)
         .load(conn)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|t| (t.id, (t.user_id, t.concert_id)))
-        .collect())
+    Ok(rows.into_iter().map(|t| (t.id, t)).collect())
 }
 
-/// Whether `hold`'s token is among `active` and is the holder's for `concert`.
+/// Whether `hold`'s token, among `locked`, lets the holder in for `concert`.
 pub(crate) fn token_admits(
-    active: &HashMap<Uuid, (i64, i64)>,
+    locked: &HashMap<Uuid, LockedToken>,
     hold: &NewHold,
     concert: i64,
 ) -> bool {
-    active.get(&hold.queue_token.get()) == Some(&(hold.user_id.get(), concert))
+    locked
+        .get(&hold.queue_token.get())
+        .is_some_and(|t| t.admits(hold.user_id.get(), concert))
 }
 
 /// Holds on `seats` whose time ran out give those seats up now: the SQL function

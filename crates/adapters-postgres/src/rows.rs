@@ -389,6 +389,28 @@ impl IdempotencyRow {
     }
 }
 
+/// A queue token a hold or a payment has locked: whose it is, for which concert, and whether
+/// its window is still open (`token_active`, judged once the lock is held).
+#[derive(Debug, QueryableByName)]
+pub(crate) struct LockedToken {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub concert_id: i64,
+    #[diesel(sql_type = Bool)]
+    pub active: bool,
+}
+
+impl LockedToken {
+    /// The one rule for a hold and a payment alike: the token is `user`'s, for `concert`, and
+    /// ACTIVE now.
+    pub(crate) fn admits(&self, user: i64, concert: i64) -> bool {
+        self.active && self.user_id == user && self.concert_id == concert
+    }
+}
+
 /// A single `bigint` column named `value`.
 #[derive(Debug, QueryableByName)]
 pub(crate) struct Int8 {

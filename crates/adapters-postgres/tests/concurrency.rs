@@ -4,6 +4,8 @@
 
 mod common;
 
+use store_contract::fixtures::{ledger_in_pages, statement_balance};
+
 use common::*;
 use domain::ports::{NewCharge, NewPayment, QueueStore, ReservationStore, WalletStore};
 use domain::*;
@@ -407,27 +409,6 @@ async fn a_long_line_answers_positions_without_counting_it() {
     );
 }
 
-/// The whole ledger of `u`, newest first, read `limit` entries a page.
-async fn ledger_in_pages(
-    store: &adapters_postgres::PgStore,
-    u: UserId,
-    limit: u32,
-) -> Vec<LedgerEntry> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store
-            .ledger(u, PageRequest::new(Some(limit), cursor).unwrap())
-            .await
-            .unwrap();
-        all.extend(page.items);
-        cursor = page.next_cursor;
-        if cursor.is_none() {
-            return all;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_ledger_written_by_two_instances_reads_like_a_statement() {
     // Arrange: two instances (two stores) on one database; four users, each with 4000 won and,
@@ -507,17 +488,9 @@ async fn a_ledger_written_by_two_instances_reads_like_a_statement() {
     // Assert: each history, read in pages of five on the other instance, is a statement.
     let charged: i64 = (1..=20).map(|i| i * 10 + 1).sum();
     for &u in &users {
-        let ledger = ledger_in_pages(&instances[1], u, 5).await;
+        let ledger = ledger_in_pages(&*instances[1], u, 5).await;
         assert_eq!(ledger.len(), 1 + 20 + 4, "entries of {u}");
-        let mut running = 0;
-        for entry in ledger.iter().rev() {
-            running += entry.amount;
-            assert_eq!(
-                entry.balance_after.won(),
-                running,
-                "{u}: balance_after is the running sum ({entry:?})"
-            );
-        }
+        let running = statement_balance(u, &ledger);
         assert_eq!(running, charged);
         assert_eq!(store.wallet(u).await.unwrap().balance.won(), running);
     }

@@ -12,11 +12,14 @@
 //! Needs `TEST_DATABASE_URL` (a server where a database may be created; `scripts/test` starts
 //! one); skipped with a note when it is unset, except in CI.
 
+mod support;
+
 use app::{spawn_app, Config, RunningApp, Secret};
 use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use support::fresh_database;
 
 const INTERVAL_MS: u64 = 100;
 const BATCH: u32 = 3;
@@ -41,21 +44,6 @@ struct PerSlot {
     slot: i64,
     #[diesel(sql_type = BigInt)]
     admitted: i64,
-}
-
-async fn fresh_database(admin_url: &str) -> String {
-    let name = format!("admission_rate_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = AsyncPgConnection::establish(admin_url)
-        .await
-        .expect("connect to the test server");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("a database URL has a path");
-    format!("{base}/{name}")
 }
 
 async fn instance(database_url: &str) -> RunningApp {
@@ -160,7 +148,7 @@ async fn at_most_the_batch_per_interval_with_one_and_with_two_instances() {
     };
     // Arrange: one instance; a concert with 1,000 waiting tokens (far more than two phases
     // admit), inserted directly and polled "now" (the idle timeout is 300 s).
-    let url = fresh_database(&admin_url).await;
+    let url = fresh_database(&admin_url, "admission_rate").await;
     let first = instance(&url).await;
     let mut conn = AsyncPgConnection::establish(&url).await.expect("connect");
     let concert: Id = diesel::sql_query(

@@ -7,15 +7,18 @@
 //! skipped with a note when `PG_BIN` is unset, except in CI. The cluster lives in a temporary
 //! directory, listens on 127.0.0.1 on a free port, and is removed at the end, even on panic.
 
+mod support;
+
 use app::{spawn_app, Config, Secret};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{send, Answer};
 
 /// Longest a single answer may take while the database is down.
 const ANSWER_BOUND: Duration = Duration::from_secs(10);
@@ -252,34 +255,6 @@ impl Drop for Cluster {
             );
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// One answer: status, `Retry-After`, JSON body, and how long it took.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    retry_after: Option<String>,
-    body: Value,
-    took: Duration,
-}
-
-async fn send(req: reqwest::RequestBuilder) -> Answer {
-    let started = Instant::now();
-    let resp = req.send().await.expect("the service answers");
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get("Retry-After")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes = resp.bytes().await.expect("body");
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer {
-        status,
-        retry_after,
-        body,
-        took: started.elapsed(),
     }
 }
 

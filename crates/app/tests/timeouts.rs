@@ -16,6 +16,8 @@
 //! Needs `TEST_DATABASE_URL` (a server where a database may be created; `scripts/test` starts
 //! one); skipped with a note when it is unset, except in CI.
 
+mod support;
+
 use adapters_postgres::{PgConfig, PgStore};
 use app::{spawn_app, Config, RunningApp, Secret};
 use diesel::sql_types::{BigInt, Text};
@@ -23,6 +25,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use support::{fresh_database, send, Answer};
 
 const ADMIN_KEY: &str = "timeouts-test-admin-key";
 
@@ -30,33 +33,6 @@ const ADMIN_KEY: &str = "timeouts-test-admin-key";
 struct Scalar {
     #[diesel(sql_type = BigInt)]
     value: i64,
-}
-
-/// One answer: status, `Retry-After`, body, and how long it took.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    retry_after: Option<String>,
-    body: Value,
-    took: Duration,
-}
-
-async fn send(req: RequestBuilder) -> Answer {
-    let started = Instant::now();
-    let resp = req.send().await.expect("the service answers");
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get("Retry-After")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = resp.json().await.unwrap_or(Value::Null);
-    Answer {
-        status,
-        retry_after,
-        body,
-        took: started.elapsed(),
-    }
 }
 
 fn assert_timed_out(what: &str, a: &Answer) {
@@ -68,21 +44,6 @@ fn assert_timed_out(what: &str, a: &Answer) {
         "{what}: answered after {:?} (the store gives up at 500 ms, the request at 1 s)",
         a.took
     );
-}
-
-async fn fresh_database(admin_url: &str) -> String {
-    let name = format!("timeouts_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = AsyncPgConnection::establish(admin_url)
-        .await
-        .expect("connect to the test server");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("a database URL has a path");
-    format!("{base}/{name}")
 }
 
 async fn scalar(conn: &mut AsyncPgConnection, sql: &str, bind: &str) -> i64 {
@@ -267,7 +228,7 @@ async fn a_request_answered_503_for_a_timeout_writes_nothing() {
         return;
     };
     // Arrange: the service, a concert, an admitted user with 5,000 and a hold on seat 1.
-    let url = fresh_database(&admin_url).await;
+    let url = fresh_database(&admin_url, "timeouts").await;
     let app = service(&url).await;
     let client = Client {
         http: reqwest::Client::builder()

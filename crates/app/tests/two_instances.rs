@@ -12,6 +12,8 @@
 //! Needs `TEST_DATABASE_URL` (a server where a database may be created; `scripts/test` starts
 //! one); skipped with a note when it is unset, except in CI.
 
+mod support;
+
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::UserId;
@@ -23,6 +25,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::fresh_database;
 
 const JWT_SECRET: &str = "two-instances-jwt-secret-of-32-bytes+";
 const ADMIN_KEY: &str = "two-instances-admin-key";
@@ -136,7 +139,7 @@ impl Pair {
             eprintln!("TEST_DATABASE_URL unset: skipping the two-instance test (run scripts/test)");
             return None;
         };
-        let database_url = fresh_database(&admin_url).await;
+        let database_url = fresh_database(&admin_url, "two_instances").await;
         let mut a = Instance::start("A", &database_url, env);
         let mut b = Instance::start("B", &database_url, env);
         a.wait_listening();
@@ -345,22 +348,6 @@ async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     };
     (status, body)
-}
-
-/// Creates an empty database on the test server; the instances migrate it themselves.
-async fn fresh_database(admin_url: &str) -> String {
-    let name = format!("two_instances_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = AsyncPgConnection::establish(admin_url)
-        .await
-        .expect("connect to the test server");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("a database URL has a path");
-    format!("{base}/{name}")
 }
 
 /// xorshift64: a seeded, reproducible choice of seats (the seed is printed).

@@ -2,12 +2,12 @@
 
 use crate::StoreUnderTest;
 use chrono::{TimeDelta, Utc};
-use domain::ports::{NewCharge, NewHold, NewPayment};
+use domain::ports::{NewCharge, NewHold, NewPayment, WalletStore};
 use domain::{
-    ChargeAmount, ConcertId, ConcertTitle, HoldPolicy, IdempotencyContext, IdempotencyKey, Money,
-    NewConcert, NewSchedule, NewSeat, PaymentId, QueuePolicy, QueueTokenId, QueueTokenStatus,
-    RequestFingerprint, Reservation, ReservationId, ScheduleSeats, SeatGrade, SeatId, SeatNumber,
-    SeatSelection, TransactionId, UserId, Venue, WalletPolicy,
+    ChargeAmount, ConcertId, ConcertTitle, HoldPolicy, IdempotencyContext, IdempotencyKey,
+    LedgerEntry, Money, NewConcert, NewSchedule, NewSeat, PageRequest, PaymentId, QueuePolicy,
+    QueueTokenId, QueueTokenStatus, RequestFingerprint, Reservation, ReservationId, ScheduleSeats,
+    SeatGrade, SeatId, SeatNumber, SeatSelection, TransactionId, UserId, Venue, WalletPolicy,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -288,4 +288,37 @@ pub fn admitted_for(reports: &[domain::AdmissionReport], concert_id: ConcertId) 
         .filter(|r| r.concert_id == concert_id)
         .map(|r| r.admitted)
         .sum()
+}
+
+/// A user's whole ledger, newest first, read page by page (`limit` entries a page).
+pub async fn ledger_in_pages(wallets: &dyn WalletStore, u: UserId, limit: u32) -> Vec<LedgerEntry> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = wallets
+            .ledger(u, PageRequest::new(Some(limit), cursor).expect("page"))
+            .await
+            .expect("ledger");
+        all.extend(page.items);
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return all;
+        }
+    }
+}
+
+/// Asserts that a ledger (newest first) reads like a bank statement: oldest to newest, every
+/// `balance_after` is the running sum of the amounts. Returns the last running sum, which a
+/// caller compares with the wallet's balance.
+pub fn statement_balance(u: UserId, ledger: &[LedgerEntry]) -> i64 {
+    let mut running = 0;
+    for entry in ledger.iter().rev() {
+        running += entry.amount;
+        assert_eq!(
+            entry.balance_after.won(),
+            running,
+            "{u}: balance_after is the running sum ({entry:?})"
+        );
+    }
+    running
 }

@@ -29,7 +29,9 @@ impl Store {
             );
             return None;
         };
-        Some(Self::Postgres(fresh_database(&admin_url).await))
+        Some(Self::Postgres(
+            crate::support::fresh_database(&admin_url, "acceptance").await,
+        ))
     }
 }
 
@@ -344,22 +346,4 @@ macro_rules! on_both_stores {
             }
         }
     )*};
-}
-
-/// Creates an empty database on the throwaway server and returns its URL; the service applies
-/// the migrations itself at start-up, as in production.
-async fn fresh_database(admin_url: &str) -> String {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-    let name = format!("acceptance_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = AsyncPgConnection::establish(admin_url)
-        .await
-        .expect("connect to the test server");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("a database URL has a path");
-    format!("{base}/{name}")
 }

@@ -2,6 +2,8 @@
 //! in-memory store and on PostgreSQL.
 
 mod common;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod admission;
 mod expiry;

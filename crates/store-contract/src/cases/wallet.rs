@@ -1,8 +1,9 @@
 //! Wallet, payment, idempotency and ledger cases.
 
 use crate::fixtures::{
-    active_token, charge_ok, concert, default_holds, hold_ok, hold_policy, idem, new_charge,
-    new_payment, roomy_queue, schedule, seat_ids, token_status, user, wallet_policy,
+    active_token, charge_ok, concert, default_holds, hold_ok, hold_policy, idem, ledger_in_pages,
+    new_charge, new_payment, roomy_queue, schedule, seat_ids, statement_balance, token_status,
+    user, wallet_policy,
 };
 use crate::StoreUnderTest;
 use domain::{
@@ -16,25 +17,7 @@ async fn balance(s: &StoreUnderTest, u: UserId) -> i64 {
 }
 
 async fn whole_ledger(s: &StoreUnderTest, u: UserId) -> Vec<LedgerEntry> {
-    ledger_in_pages_of(s, u, 100).await
-}
-
-/// The whole ledger, newest first, read `limit` entries a page.
-async fn ledger_in_pages_of(s: &StoreUnderTest, u: UserId, limit: u32) -> Vec<LedgerEntry> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = s
-            .wallets
-            .ledger(u, PageRequest::new(Some(limit), cursor).expect("page"))
-            .await
-            .expect("ledger");
-        all.extend(page.items);
-        cursor = page.next_cursor;
-        if cursor.is_none() {
-            return all;
-        }
-    }
+    ledger_in_pages(&*s.wallets, u, 100).await
 }
 
 /// Charges respect the balance maximum; a key replays its first answer and moves money once.
@@ -698,17 +681,9 @@ pub async fn concurrent_money_movements_read_like_a_statement(s: StoreUnderTest)
     // Assert
     let charged: i64 = (1..=12).map(|i| i * 10 + 1).sum();
     for &u in &users {
-        let ledger = ledger_in_pages_of(&s, u, 4).await;
+        let ledger = ledger_in_pages(&*s.wallets, u, 4).await;
         assert_eq!(ledger.len(), 1 + 12 + 3, "entries of {u}");
-        let mut running = 0;
-        for entry in ledger.iter().rev() {
-            running += entry.amount;
-            assert_eq!(
-                entry.balance_after.won(),
-                running,
-                "{u}: balance_after is the running sum ({entry:?})"
-            );
-        }
+        let running = statement_balance(u, &ledger);
         assert_eq!(running, 3000 + charged - 3000);
         assert_eq!(
             balance(&s, u).await,
