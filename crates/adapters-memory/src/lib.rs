@@ -74,6 +74,7 @@ impl MemoryStore {
     /// calls this.
     #[doc(hidden)]
     #[must_use]
+    #[cfg(feature = "negative-controls")]
     pub fn with_guard_disabled(mut self, guard: Guard) -> Self {
         self.guards = self.guards.without(guard);
         self

@@ -437,6 +437,7 @@ impl PgStore {
     /// the service calls this.
     #[doc(hidden)]
     #[must_use]
+    #[cfg(feature = "negative-controls")]
     pub fn with_guard_disabled(mut self, guard: Guard) -> Self {
         self.guards = self.guards.without(guard);
         self

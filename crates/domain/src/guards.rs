@@ -1,9 +1,10 @@
 //! A test-only switch that turns one of the store's guards off, so that a race test can prove it
 //! would catch the failure the guard prevents (a negative control).
 //!
-//! Every store starts with every guard on, and nothing in the binary (no setting, flag or
-//! environment variable) reaches a store's `with_guard_disabled`: only a test calls it, on a store
-//! of its own (in-memory, or on its own throwaway database). With every guard on, every
+//! Every store starts with every guard on. Switching one off ([`Guards::without`]) compiles only
+//! with the cargo feature `negative-controls`, which only test builds turn on: the service binary
+//! has no way to do it. A test calls it on a store of its own (in-memory, or on its own
+//! throwaway database). With every guard on, every
 //! store method runs exactly the statements it runs without this module. Turning a guard off makes
 //! the store do the unsafe thing for real; the schema's own line of defence for that invariant
 //! (index, CHECK or trigger) still refuses it, so a negative control also drops that in its
@@ -60,7 +61,8 @@ impl Guards {
         self.disabled & guard.bit() == 0
     }
 
-    /// The same set with `guard` off.
+    /// The same set with `guard` off (test builds only).
+    #[cfg(feature = "negative-controls")]
     pub const fn without(self, guard: Guard) -> Self {
         Self {
             disabled: self.disabled | guard.bit(),
@@ -73,6 +75,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(feature = "negative-controls")]
     fn every_guard_is_on_by_default_and_switches_off_alone() {
         let all = [
             Guard::SeatAvailability,

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod ports;
 pub mod queue;
 pub mod reservation;
+pub mod verdicts;
 pub mod wallet;
 
 pub use admission::*;
@@ -29,6 +30,7 @@ pub use page::*;
 pub use policy::*;
 pub use queue::*;
 pub use reservation::*;
+pub use verdicts::*;
 pub use wallet::*;
 
 /// The time type used everywhere: an instant in UTC.
