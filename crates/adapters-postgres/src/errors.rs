@@ -53,6 +53,17 @@ impl<E: From<StoreError>> Fail<E> {
     }
 }
 
+impl Fail<StoreError> {
+    /// The same failure inside an operation with an error of its own: a helper's store failure
+    /// is never that operation's business answer.
+    pub(crate) fn widen<E>(self) -> Fail<E> {
+        match self {
+            Self::Db(e) => Fail::Db(e),
+            Self::Store(e) | Self::Biz(e) => Fail::Store(e),
+        }
+    }
+}
+
 /// Server messages that mean "the database cannot serve right now".
 const UNAVAILABLE_MESSAGES: &[&str] = &[
     "terminating connection",

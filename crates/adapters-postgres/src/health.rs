@@ -1,6 +1,6 @@
 //! [`StoreHealth`]: answers when a pooled connection can run a query.
 
-use crate::pool::PgStore;
+use crate::store::PgStore;
 use async_trait::async_trait;
 use diesel_async::RunQueryDsl;
 use domain::ports::StoreHealth;
@@ -10,7 +10,8 @@ use futures::FutureExt;
 #[async_trait]
 impl StoreHealth for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| diesel::sql_query("SELECT 1").execute(conn).boxed())
+        self.db
+            .autocommit(|conn| diesel::sql_query("SELECT 1").execute(conn).boxed())
             .await
             .map(|_| ())
     }

@@ -21,13 +21,13 @@
 //! The cap of check 5 is the setting in force: an operator who lowers `maxActive` below the
 //! number of active tokens makes it report until enough windows close.
 
-use crate::errors::{db_error, pool_error};
-use crate::pool::PgStore;
 use crate::rows::micros;
+use crate::store::PgStore;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamptz};
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 use domain::invariants::{InvariantReport, Violation};
 use domain::{QueuePolicy, StoreError, Timestamp};
+use futures::FutureExt;
 
 /// One check: the invariant, a name, and a query returning one `detail` row per violation.
 /// Parameters: `$1` the check instant, `$2` the default `max_active`, `$3` the idle timeout (µs).
@@ -273,6 +273,30 @@ async fn run_checks(
     })
 }
 
+/// Runs the checks in one `REPEATABLE READ READ ONLY` transaction.
+async fn in_one_snapshot(
+    conn: &mut AsyncPgConnection,
+    policy: QueuePolicy,
+) -> diesel::QueryResult<InvariantReport> {
+    AnsiTransactionManager::begin_transaction_sql(
+        conn,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    )
+    .await?;
+    match run_checks(conn, policy).await {
+        Ok(report) => {
+            AnsiTransactionManager::commit_transaction(conn).await?;
+            Ok(report)
+        }
+        Err(e) => {
+            if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
+                tracing::debug!(error = %rollback, "rollback failed; the connection is dropped");
+            }
+            Err(e)
+        }
+    }
+}
+
 impl PgStore {
     /// Checks every invariant of the API contract over one consistent snapshot (see the module
     /// documentation for the list). `policy` supplies the defaults a concert's queue falls back
@@ -285,28 +309,9 @@ impl PgStore {
         &self,
         policy: QueuePolicy,
     ) -> Result<InvariantReport, StoreError> {
-        let mut conn = self.pool.get().await.map_err(pool_error)?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        AnsiTransactionManager::begin_transaction_sql(
-            conn,
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
-        .await
-        .map_err(db_error)?;
-        match run_checks(conn, policy).await {
-            Ok(report) => {
-                AnsiTransactionManager::commit_transaction(conn)
-                    .await
-                    .map_err(db_error)?;
-                Ok(report)
-            }
-            Err(e) => {
-                if let Err(rollback) = AnsiTransactionManager::rollback_transaction(conn).await {
-                    tracing::debug!(error = %rollback, "rollback failed; the connection is dropped");
-                }
-                Err(db_error(e))
-            }
-        }
+        self.db
+            .autocommit(|conn| in_one_snapshot(conn, policy).boxed())
+            .await
     }
 }
 

@@ -26,27 +26,30 @@
 //! [`StoreHealth`]: domain::ports::StoreHealth
 
 mod batch;
-mod batched;
 mod catalogue;
+mod config;
+mod connect;
+mod db;
 mod errors;
 mod health;
-mod hold_batch;
 mod invariants;
-mod join;
 mod locks;
 mod migrations;
-mod pay_batch;
-mod pool;
+mod outcome;
 mod queue;
+mod requests;
 mod reservations;
 mod rows;
-mod schema;
 mod sql;
+mod store;
+mod tokens;
 mod wallet;
 
+pub use config::PgConfig;
+pub use connect::{connect, connect_lazy};
 #[doc(hidden)]
 pub use domain::guards::Guard;
 pub use domain::invariants::{InvariantReport, Violation};
 pub use errors::SetupError;
 pub use migrations::{run_migrations, MIGRATIONS};
-pub use pool::{connect, connect_lazy, PgConfig, PgStore};
+pub use store::PgStore;

@@ -2,15 +2,15 @@
 //! refuses (a negative price, an unknown status) is a corrupted row: `StoreError::Internal`.
 
 use crate::errors::bad_row;
+use crate::outcome::{parse_charge_rejection, parse_payment_rejection, rejection_sql, OutcomeKind};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use domain::{
-    ChargeReceipt, ChargeRejection, Concert, ConcertId, ConcertTitle, IdempotencyRecord,
-    LedgerEntry, LedgerKind, Money, PaymentId, PaymentReceipt, PaymentRejection, QueuePolicy,
-    QueueSettings, QueueStanding, QueueStats, QueueToken, QueueTokenId, QueueTokenStatus,
-    RequestFingerprint, Reservation, ReservationId, ReservationStatus, ReservedSeat, ScheduleId,
-    ScheduleSummary, SeatAvailability, SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome,
-    Timestamp, TransactionId, UserId, Venue,
+    ChargeReceipt, Concert, ConcertId, ConcertTitle, IdempotencyRecord, LedgerEntry, LedgerKind,
+    Money, PaymentId, PaymentReceipt, QueuePolicy, QueueSettings, QueueStanding, QueueStats,
+    QueueToken, QueueTokenId, QueueTokenStatus, RequestFingerprint, Reservation, ReservationId,
+    ReservationStatus, ReservedSeat, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade,
+    SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Venue,
 };
 use uuid::Uuid;
 
@@ -345,9 +345,41 @@ fn present<T>(value: Option<T>, what: &str) -> Result<T, StoreError> {
 }
 
 impl IdempotencyRow {
+    /// The row that stores `outcome` for a request of `fingerprint`.
+    pub(crate) fn of(fingerprint: &RequestFingerprint, outcome: &StoredOutcome) -> Self {
+        let mut row = Self {
+            fingerprint: fingerprint.as_str().to_owned(),
+            outcome: OutcomeKind::of(outcome).sql().to_owned(),
+            rejection: rejection_sql(outcome).map(str::to_owned),
+            transaction_id: None,
+            payment_id: None,
+            reservation_id: None,
+            amount: None,
+            balance: None,
+            occurred_at: None,
+        };
+        match outcome {
+            StoredOutcome::Charged(receipt) => {
+                row.transaction_id = Some(receipt.transaction_id.get());
+                row.amount = Some(receipt.amount.won());
+                row.balance = Some(receipt.balance.won());
+                row.occurred_at = Some(receipt.created_at);
+            }
+            StoredOutcome::Paid(receipt) => {
+                row.payment_id = Some(receipt.payment_id.get());
+                row.reservation_id = Some(receipt.reservation_id.get());
+                row.amount = Some(receipt.amount.won());
+                row.balance = Some(receipt.balance_after.won());
+                row.occurred_at = Some(receipt.paid_at);
+            }
+            StoredOutcome::ChargeRejected(_) | StoredOutcome::PaymentRejected(_) => {}
+        }
+        row
+    }
+
     pub(crate) fn into_domain(self) -> Result<IdempotencyRecord, StoreError> {
-        let outcome = match (self.outcome.as_str(), self.rejection.as_deref()) {
-            ("CHARGED", _) => StoredOutcome::Charged(ChargeReceipt {
+        let outcome = match OutcomeKind::parse(&self.outcome)? {
+            OutcomeKind::Charged => StoredOutcome::Charged(ChargeReceipt {
                 transaction_id: TransactionId::from_uuid(present(
                     self.transaction_id,
                     "transaction",
@@ -356,10 +388,10 @@ impl IdempotencyRow {
                 balance: money(present(self.balance, "balance")?)?,
                 created_at: present(self.occurred_at, "time")?,
             }),
-            ("CHARGE_REJECTED", Some("BALANCE_LIMIT_EXCEEDED")) => {
-                StoredOutcome::ChargeRejected(ChargeRejection::BalanceLimitExceeded)
+            OutcomeKind::ChargeRejected => {
+                StoredOutcome::ChargeRejected(parse_charge_rejection(self.rejection.as_deref())?)
             }
-            ("PAID", _) => StoredOutcome::Paid(PaymentReceipt {
+            OutcomeKind::Paid => StoredOutcome::Paid(PaymentReceipt {
                 payment_id: PaymentId::from_uuid(present(self.payment_id, "payment")?),
                 reservation_id: ReservationId::from_uuid(present(
                     self.reservation_id,
@@ -369,17 +401,8 @@ impl IdempotencyRow {
                 balance_after: money(present(self.balance, "balance")?)?,
                 paid_at: present(self.occurred_at, "time")?,
             }),
-            ("PAYMENT_REJECTED", Some("NOT_PAYABLE")) => {
-                StoredOutcome::PaymentRejected(PaymentRejection::NotPayable)
-            }
-            ("PAYMENT_REJECTED", Some("INSUFFICIENT_BALANCE")) => {
-                StoredOutcome::PaymentRejected(PaymentRejection::InsufficientBalance)
-            }
-            (other, rejection) => {
-                return Err(bad_row(
-                    "idempotency outcome",
-                    format!("{other}/{rejection:?}"),
-                ))
+            OutcomeKind::PaymentRejected => {
+                StoredOutcome::PaymentRejected(parse_payment_rejection(self.rejection.as_deref())?)
             }
         };
         Ok(IdempotencyRecord {
@@ -389,26 +412,11 @@ impl IdempotencyRow {
     }
 }
 
-/// A queue token a hold or a payment has locked: whose it is, for which concert, and whether
-/// its window is still open (`token_active`, judged once the lock is held).
-#[derive(Debug, QueryableByName)]
-pub(crate) struct LockedToken {
-    #[diesel(sql_type = SqlUuid)]
-    pub id: Uuid,
-    #[diesel(sql_type = BigInt)]
-    pub user_id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub concert_id: i64,
-    #[diesel(sql_type = Bool)]
-    pub active: bool,
-}
-
-impl LockedToken {
-    /// The one rule for a hold and a payment alike: the token is `user`'s, for `concert`, and
-    /// ACTIVE now.
-    pub(crate) fn admits(&self, user: i64, concert: i64) -> bool {
-        self.active && self.user_id == user && self.concert_id == concert
-    }
+/// A schedule's seat listing: its header and its seats with their availability.
+#[derive(Debug, Clone)]
+pub(crate) struct Listing {
+    pub header: ScheduleRow,
+    pub seats: Vec<SeatRow>,
 }
 
 /// A single `bigint` column named `value`.

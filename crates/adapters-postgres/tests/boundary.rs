@@ -6,8 +6,8 @@
 //! leaving the reservation HELD and payable. Each round here delays the payment *inside its
 //! transaction* with a lock held from a test connection, on every payment path:
 //!
-//! * [`Path::Alone`]: one call of `pay_once`, waiting at its idempotency key's advisory lock;
-//! * [`Path::Batch`]: a coalesced batch (`pay_batch.rs`) with a decoy payment whose reservation
+//! * [`Path::Alone`]: a batch of one, waiting at its idempotency key's advisory lock;
+//! * [`Path::Batch`]: a coalesced batch (`wallet/pay.rs`) with a decoy payment whose reservation
 //!   sorts first and is row-locked by the test, so the batch transaction has begun and waits
 //!   before it locks the payer's reservation. Two blocker payments occupy the batcher's two slots
 //!   first, so the payer and the decoy queue into one batch.
@@ -193,7 +193,7 @@ async fn exec(conn: &mut AsyncPgConnection, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-/// Takes (`lock`) or gives back the advisory lock `pay_once` waits for under `user`'s `key`.
+/// Takes (`lock`) or gives back the advisory lock a lone payment waits for under `user`'s `key`.
 async fn key_lock(conn: &mut AsyncPgConnection, user: UserId, key: &str, lock: bool) {
     let f = if lock {
         "pg_advisory_lock"

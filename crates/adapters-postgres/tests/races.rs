@@ -23,6 +23,7 @@ use domain::*;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 // ------------------------------------------------------------------ race 1: the last seat
 
@@ -597,14 +598,20 @@ async fn opposite_orders<S: Stores>(store: Arc<S>) -> (Tally, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_opposite_order_holds_never_deadlock_a_caller_or_leak() {
-    // Arrange
-    let Some((_db, store, checker)) = pg(&[], &[]).await else {
+    // Arrange: deadlocks found fast, as in the negative control.
+    let Some((db, store, checker)) = pg(&[FAST_DEADLOCKS], &[]).await else {
         return;
     };
     // Act
     let ((tally, unreadable), seen, took) = watched(checker, opposite_orders(store)).await;
     // Assert
     report("2 x 500 opposite orders", "pg", true, &tally, &seen, took);
+    let deadlocks = deadlocks(&db).await;
+    println!("    {deadlocks} deadlocks detected by PostgreSQL");
+    assert_eq!(
+        deadlocks, 0,
+        "the lock order should make deadlocks impossible"
+    );
     assert!(tally.unexpected.is_empty(), "{:?}", tally.unexpected);
     assert!(tally.won >= SEATS / 3, "only {} holds succeeded", tally.won);
     assert_eq!(unreadable, 0);
@@ -612,33 +619,64 @@ async fn pg_opposite_order_holds_never_deadlock_a_caller_or_leak() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pg_negative_control_unordered_locks_reach_a_caller_as_deadlocks() {
-    // Arrange: seats locked in the caller's order, deadlocks not retried, and found fast.
-    let Some((_db, store, checker)) = pg(
-        &[
-            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout = %L', \
-             current_database(), '10ms'); END $$",
-        ],
-        &[Guard::LockOrder],
-    )
-    .await
-    else {
+async fn pg_negative_control_unordered_locks_deadlock() {
+    // Arrange: a batch whose first holder has an even user id locks its seats in descending
+    // order (the store's one switch in code), deadlocks are not retried, and found fast.
+    let Some((db, store, checker)) = pg(&[FAST_DEADLOCKS], &[Guard::LockOrder]).await else {
         return;
     };
     // Act
     let ((tally, _), seen, took) = watched(checker, opposite_orders(store)).await;
     // Assert
     report("2 x 500 opposite orders", "pg", false, &tally, &seen, took);
-    let deadlocks = tally
-        .unexpected
-        .iter()
-        .filter(|e| e.contains("Store"))
-        .count();
+    let deadlocks = deadlocks(&db).await;
     println!(
-        "    {deadlocks} store errors reached callers, e.g. {:?}",
+        "    {deadlocks} deadlocks detected by PostgreSQL; {} reached callers, e.g. {:?}",
+        tally.unexpected.len(),
         tally.unexpected.first()
     );
-    assert!(deadlocks > 0, "no deadlock reached a caller");
+    assert!(
+        deadlocks > 0,
+        "no deadlock: the control did not exercise the lock order"
+    );
+}
+
+/// Deadlocks are detected after 10 ms of waiting instead of a second.
+const FAST_DEADLOCKS: &str = "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET \
+    deadlock_timeout = %L', current_database(), '10ms'); END $$";
+
+/// The deadlocks PostgreSQL detected in `db`, read once the raced store's connections have
+/// closed (a backend reports its statistics when it exits).
+async fn deadlocks(db: &common::TestDb) -> i64 {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        deadlocks: i64,
+    }
+    let mut conn = db.conn().await;
+    let mut last = -1;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("SELECT pg_stat_clear_snapshot()"),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        let now: Count = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            ),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        if now.deadlocks == last {
+            return last;
+        }
+        last = now.deadlocks;
+    }
+    last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

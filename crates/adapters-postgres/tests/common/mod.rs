@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+pub mod controls;
 pub mod race;
 
 /// Session advisory lock serialising template creation across concurrent test binaries.

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
+use super::controls::control_sql;
 use super::{default_queue, idem, wallet_policy, TestDb};
 use adapters_memory::{Guard as MemGuard, MemoryStore};
 use adapters_postgres::{Guard, PgStore};
@@ -175,19 +176,22 @@ pub fn report(
     );
 }
 
-/// A fresh PostgreSQL database with `ddl` applied, the raced store (with `guards` off) and the
-/// checker's own store; `None` when PostgreSQL tests are skipped.
+/// A fresh PostgreSQL database with `ddl` applied and `guards` switched off (see
+/// `controls.rs`), the raced store and the checker's own store; `None` when PostgreSQL tests
+/// are skipped.
 pub async fn pg(ddl: &[&str], guards: &[Guard]) -> Option<(TestDb, Arc<PgStore>, Watched)> {
     let db = TestDb::new().await?;
     let mut conn = db.conn().await;
-    for statement in ddl {
+    let controls = guards.iter().flat_map(|g| control_sql(*g).iter());
+    for statement in ddl.iter().chain(controls) {
         diesel_async::RunQueryDsl::execute(diesel::sql_query(*statement), &mut conn)
             .await
             .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
-    let store = guards
-        .iter()
-        .fold(db.store(32).await, |s, g| s.with_guard_disabled(*g));
+    let mut store = db.store(32).await;
+    if guards.contains(&Guard::LockOrder) {
+        store = store.with_guard_disabled(Guard::LockOrder);
+    }
     let checker = Watched::Pg(db.store(1).await);
     Some((db, Arc::new(store), checker))
 }

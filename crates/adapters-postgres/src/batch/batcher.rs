@@ -1,33 +1,6 @@
-//! Request coalescing: concurrent calls of one kind become one statement (or one transaction).
-//!
-//! Profiling `scripts/bench` showed that a single-row read costs PostgreSQL about as much in
-//! per-statement overhead (protocol, executor start-up, a backend wake-up, a context switch) as in
-//! the read itself, and that the service's own CPU per request went mostly to the round trip's
-//! wake-ups. A [`Batcher`] answers many callers with one statement (`WHERE id = ANY($1)`):
-//!
-//! * a call queues its key, then either finds a free *slot* (at most `slots` batches run at
-//!   once) and runs everything queued so far as one batch, or waits while a running batch
-//!   finishes; whatever queued meanwhile becomes the next batch. Idle, a call runs alone at once
-//!   (no timer, no added latency); under load batches grow by themselves.
-//! * every batch's statement starts after each of its callers arrived, so a caller never sees a
-//!   state older than its own request: batching changes the cost, not the answer.
-//! * the batch runs in a spawned task, so a caller that gives up (a client that disconnects)
-//!   never cancels the answers of the others.
-//!
-//! # Nothing is written for a caller that gave up
-//!
-//! * A caller that is gone (its future dropped: the request timed out or the client left) is
-//!   skipped when a batch is taken, and a caller whose own deadline (its arrival plus the store's
-//!   operation timeout) has passed is answered `Unavailable` instead of being run.
-//! * A batch runs with the earliest deadline of its callers ([`BatchScope`]): the transaction
-//!   runner stops its work at that deadline (the transaction rolls back) and, just before
-//!   `COMMIT`, checks that every caller is still there. If one left, the transaction rolls back
-//!   and the batch runs again without it; only once a transaction of the batch has committed is
-//!   nothing rolled back any more (a batch's fallback that settles its keys one by one).
-//! * The queue of each kind is bounded (`max_waiting` callers not yet in a batch): a call that
-//!   finds it full is answered `Unavailable` at once (HTTP 503 with `Retry-After`) instead of
-//!   joining a line that would outlast its request.
+//! The [`Batcher`]: concurrent calls of one kind become one batch (see the folder's docs).
 
+use super::scope::{BatchScope, Presence};
 use domain::StoreError;
 use futures::future::BoxFuture;
 use std::collections::VecDeque;
@@ -40,59 +13,6 @@ use tokio::time::Instant;
 /// Runs one batch: the answer for each key, in the keys' order.
 pub(crate) type BatchFn<K, V> =
     Arc<dyn Fn(Vec<K>, BatchScope) -> BoxFuture<'static, Result<Vec<V>, StoreError>> + Send + Sync>;
-
-/// What a running batch knows of its callers: the earliest deadline among them, and whether any
-/// has gone away. The transaction runner (`pool.rs`) stops at the deadline and asks
-/// [`BatchScope::may_commit`] before each `COMMIT`.
-#[derive(Clone)]
-pub(crate) struct BatchScope {
-    deadline: Instant,
-    presence: Arc<dyn Presence>,
-    /// Set once a transaction of this run committed: from then on the run goes to its end.
-    committed: Arc<AtomicBool>,
-    /// Set when a transaction rolled back because a caller had left.
-    abandoned: Arc<AtomicBool>,
-}
-
-/// Whether every caller of a batch is still waiting for its answer.
-trait Presence: Send + Sync {
-    fn all_present(&self) -> bool;
-}
-
-impl BatchScope {
-    fn new(deadline: Instant, presence: Arc<dyn Presence>) -> Self {
-        Self {
-            deadline,
-            presence,
-            committed: Arc::new(AtomicBool::new(false)),
-            abandoned: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// The earliest deadline of the batch's callers.
-    pub(crate) const fn deadline(&self) -> Instant {
-        self.deadline
-    }
-
-    /// Asked just before `COMMIT`: `false` (and the transaction must roll back) when a caller
-    /// left and nothing of this run has committed yet.
-    pub(crate) fn may_commit(&self) -> bool {
-        if self.committed.load(Ordering::SeqCst) || self.presence.all_present() {
-            return true;
-        }
-        self.abandoned.store(true, Ordering::SeqCst);
-        false
-    }
-
-    /// Told after a `COMMIT` succeeded.
-    pub(crate) fn has_committed(&self) {
-        self.committed.store(true, Ordering::SeqCst);
-    }
-
-    fn was_abandoned(&self) -> bool {
-        self.abandoned.load(Ordering::SeqCst) && !self.committed.load(Ordering::SeqCst)
-    }
-}
 
 /// The answer channel of a caller.
 type Reply<V> = oneshot::Sender<Result<V, StoreError>>;
@@ -127,6 +47,15 @@ pub(crate) struct Batcher<K, V> {
     run: BatchFn<K, V>,
 }
 
+/// Most keys in one batch (one statement's arrays).
+const MAX_BATCH: usize = 256;
+
+/// How many full batches per slot may wait in one kind's queue: beyond
+/// `slots × MAX_BATCH × QUEUED_BATCHES_PER_SLOT` callers (2,048 with a pool of 8 to 23
+/// connections) a call is answered `Unavailable` at once rather than queued behind work that
+/// would outlast its request.
+const QUEUED_BATCHES_PER_SLOT: usize = 4;
+
 /// A batcher's bounds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -138,6 +67,19 @@ pub(crate) struct Limits {
     pub(crate) max_waiting: usize,
     /// How long a caller may wait for its answer, batch included.
     pub(crate) timeout: Duration,
+}
+
+impl Limits {
+    /// The store's bounds: `slots` batches at once, [`MAX_BATCH`] keys each, a bounded queue,
+    /// and `timeout` (the store's operation timeout) for each caller.
+    pub(crate) const fn new(slots: usize, timeout: Duration) -> Self {
+        Self {
+            slots,
+            max_batch: MAX_BATCH,
+            max_waiting: slots * MAX_BATCH * QUEUED_BATCHES_PER_SLOT,
+            timeout,
+        }
+    }
 }
 
 /// The answer of a caller refused because the queue of its kind is full.

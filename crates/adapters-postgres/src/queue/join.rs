@@ -17,12 +17,13 @@
 //! line's order is the batch's arrival order, and the unique index `queue_tokens_one_live`
 //! still backs the one-live-token rule.
 
-use crate::batched::{by_policy, distinct};
+use super::gate::token_rows;
+use super::statements;
+use crate::batch::{by_policy, distinct};
+use crate::db::{Db, TxFuture};
 use crate::errors::Fail;
 use crate::locks;
-use crate::pool::{Reader, TxFuture, MAX_ATTEMPTS};
-use crate::queue::{fill, standing_sql, token_rows, EFFECTIVE_STATUS};
-use crate::rows::TokenRow;
+use crate::requests::{JoinAnswer, JoinOutcome, JoinRequest};
 use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -31,15 +32,9 @@ use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
-/// A join: the user, the concert, the id a new token would get, and the policy.
-pub(crate) type JoinKey = (i64, i64, Uuid, QueuePolicy);
-
-/// A join's answer: the live token's standing row, and whether this join issued it.
-pub(crate) type JoinAnswer = Result<(TokenRow, bool), JoinQueueError>;
-
 /// What the transaction found for one distinct (user, concert).
 #[derive(Debug, Clone, Copy)]
-enum Outcome {
+enum Found {
     NoSuchConcert,
     Existing(Uuid),
     Issued(Uuid),
@@ -50,15 +45,6 @@ const LOCK_PAIRS: &str = "\
     SELECT pg_advisory_xact_lock($3, h) FROM ( \
         SELECT DISTINCT hashtext(k.u::text || ':' || k.c::text) AS h \
         FROM unnest($1::bigint[], $2::bigint[]) AS k(u, c) ORDER BY 1) s";
-
-/// Step 2 (template): `$1` users, `$2` concerts. `departed_waiting` records that a token left
-/// the line while waiting (positions behind it count that).
-const RETIRE_EXPIRED: &str = "\
-    UPDATE queue_tokens t SET status = 'EXPIRED', departed_waiting = (t.status = 'WAITING') \
-    FROM unnest($1::bigint[], $2::bigint[]) AS k(u, c), concert_queues q \
-    WHERE t.user_id = k.u AND t.concert_id = k.c AND q.concert_id = t.concert_id \
-      AND t.user_id = ANY($1) \
-      AND t.status IN ('WAITING', 'ACTIVE') AND ({status}) = 'EXPIRED'";
 
 /// Step 3: `$1` users, `$2` concerts.
 const LIVE_TOKENS: &str = "\
@@ -90,25 +76,28 @@ struct Live {
 
 /// The joins of one batch: one transaction and one standing read per policy (in practice one).
 pub(crate) async fn joins_batch(
-    reader: Reader,
-    keys: Vec<JoinKey>,
+    db: Db,
+    joins: Vec<JoinRequest>,
 ) -> Result<Vec<JoinAnswer>, StoreError> {
     let mut answers: Vec<JoinAnswer> = vec![
         Err(JoinQueueError::Store(StoreError::Internal(
             "join left unanswered".into()
         )));
-        keys.len()
+        joins.len()
     ];
-    for (policy, members) in by_policy(keys.iter().map(|k| k.3)) {
-        let pairs: Vec<(i64, i64)> = members.iter().map(|&i| (keys[i].0, keys[i].1)).collect();
+    for (policy, members) in by_policy(joins.iter().map(|j| j.policy)) {
+        let pairs: Vec<(i64, i64)> = members
+            .iter()
+            .map(|&i| (joins[i].user, joins[i].concert))
+            .collect();
         let (distinct_pairs, slots) = distinct(&pairs);
         // Each distinct pair's new id: its first join's.
         let mut new_ids = vec![Uuid::nil(); distinct_pairs.len()];
         for (j, &slot) in slots.iter().enumerate().rev() {
-            new_ids[slot] = keys[members[j]].2;
+            new_ids[slot] = joins[members[j]].new_token;
         }
-        let outcomes = reader
-            .tx(MAX_ATTEMPTS, |conn| {
+        let outcomes = db
+            .transaction(|conn| {
                 join_tx(conn, distinct_pairs.clone(), new_ids.clone(), policy).boxed()
             })
             .await
@@ -116,26 +105,32 @@ pub(crate) async fn joins_batch(
         let ids: Vec<Uuid> = outcomes
             .iter()
             .filter_map(|o| match o {
-                Outcome::Existing(id) | Outcome::Issued(id) => Some(*id),
-                Outcome::NoSuchConcert => None,
+                Found::Existing(id) | Found::Issued(id) => Some(*id),
+                Found::NoSuchConcert => None,
             })
             .collect();
         let rows = if ids.is_empty() {
             HashMap::new()
         } else {
-            token_rows(&reader, standing_sql(policy, "t.id = ANY($1)"), ids, None).await?
+            token_rows(
+                &db,
+                statements::standing(policy, "t.id = ANY($1)"),
+                ids,
+                None,
+            )
+            .await?
         };
         let mut issued_answered = vec![false; distinct_pairs.len()];
         for (j, &i) in members.iter().enumerate() {
             let slot = slots[j];
             answers[i] = match outcomes[slot] {
-                Outcome::NoSuchConcert => Err(JoinQueueError::ConcertNotFound),
-                Outcome::Existing(id) | Outcome::Issued(id) => {
-                    let created = matches!(outcomes[slot], Outcome::Issued(_))
+                Found::NoSuchConcert => Err(JoinQueueError::ConcertNotFound),
+                Found::Existing(id) | Found::Issued(id) => {
+                    let created = matches!(outcomes[slot], Found::Issued(_))
                         && !std::mem::replace(&mut issued_answered[slot], true);
                     rows.get(&id)
                         .cloned()
-                        .map(|row| (row, created))
+                        .map(|row| JoinOutcome { row, created })
                         .ok_or_else(|| StoreError::Internal("queue token vanished".into()).into())
                 }
             };
@@ -150,7 +145,7 @@ fn join_tx(
     pairs: Vec<(i64, i64)>,
     new_ids: Vec<Uuid>,
     policy: QueuePolicy,
-) -> TxFuture<'_, Vec<Outcome>, StoreError> {
+) -> TxFuture<'_, Vec<Found>, StoreError> {
     Box::pin(async move {
         let (users, concerts): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();
         crate::sql::sql_query(LOCK_PAIRS)
@@ -159,15 +154,11 @@ fn join_tx(
             .bind::<Integer, _>(locks::JOIN)
             .execute(conn)
             .await?;
-        crate::sql::sql_query(fill(
-            &RETIRE_EXPIRED.replace("{status}", EFFECTIVE_STATUS),
-            policy,
-            "",
-        ))
-        .bind::<Array<BigInt>, _>(users.clone())
-        .bind::<Array<BigInt>, _>(concerts.clone())
-        .execute(conn)
-        .await?;
+        crate::sql::sql_query(statements::retire_expired(policy))
+            .bind::<Array<BigInt>, _>(users.clone())
+            .bind::<Array<BigInt>, _>(concerts.clone())
+            .execute(conn)
+            .await?;
         let live: Vec<Live> = crate::sql::sql_query(LIVE_TOKENS)
             .bind::<Array<BigInt>, _>(users)
             .bind::<Array<BigInt>, _>(concerts)
@@ -177,9 +168,9 @@ fn join_tx(
             .into_iter()
             .map(|l| ((l.user_id, l.concert_id), l.id))
             .collect();
-        let mut outcomes: Vec<Option<Outcome>> = pairs
+        let mut outcomes: Vec<Option<Found>> = pairs
             .iter()
-            .map(|pair| live.get(pair).map(|&id| Outcome::Existing(id)))
+            .map(|pair| live.get(pair).map(|&id| Found::Existing(id)))
             .collect();
         // New tokens, per concert in concert order, numbered in arrival order.
         let mut wanted: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
@@ -203,14 +194,14 @@ fn join_tx(
                 })?;
             for (k, &p) in waiting.iter().enumerate() {
                 outcomes[p] = Some(match &last {
-                    None => Outcome::NoSuchConcert,
+                    None => Found::NoSuchConcert,
                     Some(last) => {
                         let seq = last.value - n + 1 + i64::try_from(k).unwrap_or(0);
                         insert.0.push(new_ids[p]);
                         insert.1.push(pairs[p].0);
                         insert.2.push(concert);
                         insert.3.push(seq);
-                        Outcome::Issued(new_ids[p])
+                        Found::Issued(new_ids[p])
                     }
                 });
             }
@@ -226,7 +217,7 @@ fn join_tx(
         }
         Ok(outcomes
             .into_iter()
-            .map(|o| o.unwrap_or(Outcome::NoSuchConcert))
+            .map(|o| o.unwrap_or(Found::NoSuchConcert))
             .collect())
     })
 }

@@ -1,0 +1,17 @@
+-- Counts and settings per concert; {filter} says which concerts (and in what order).
+SELECT q.concert_id, q.admit_batch, q.max_active, q.paused,
+    greatest(0, (q.next_seq - q.admitted_through)
+        - (SELECT count(*) FROM queue_tokens d
+            WHERE d.concert_id = q.concert_id AND d.departed_waiting
+              AND d.seq > q.admitted_through)
+        - (SELECT count(*) FROM queue_tokens i
+            WHERE i.concert_id = q.concert_id AND i.status = 'WAITING'
+              AND i.last_polled_at <= {idle}
+              AND i.seq > q.admitted_through))::bigint AS waiting,
+    (SELECT count(*) FROM queue_tokens a
+      WHERE a.concert_id = q.concert_id AND a.status = 'ACTIVE'
+        AND a.active_until > now()) AS active,
+    (SELECT coalesce(sum(x.admitted), 0)::bigint FROM queue_admissions x
+      WHERE x.concert_id = q.concert_id AND x.admitted_at > now() - interval '60 seconds')
+        AS admitted_last_minute
+FROM concert_queues q {filter}
