@@ -53,16 +53,6 @@ BEGIN
     RETURN v;
 END $$;
 
--- Stores a call's outcome under its key, in the call's transaction.
-CREATE FUNCTION record_idempotent_outcome(p_user bigint, p_key text, v money_call_result)
-RETURNS void LANGUAGE sql AS $$
-    INSERT INTO idempotency_records (user_id, key, fingerprint, outcome, rejection,
-                                     transaction_id, payment_id, reservation_id, amount, balance,
-                                     occurred_at)
-    VALUES (p_user, p_key, v.fingerprint, v.outcome, v.rejection, v.transaction_id,
-            v.payment_id, v.reservation_id, v.amount, v.balance, v.occurred_at);
-$$;
-
 -- A payment. Guards (all true in service; a test's negative control switches one off):
 -- p_payable (only a HELD, unexpired reservation), p_token (the payer's ACTIVE token for the
 -- concert), p_balance (only a wallet that covers the price).
@@ -135,7 +125,11 @@ BEGIN
         v := ROW('DONE', p_fingerprint, 'PAYMENT_REJECTED', v_rejection, NULL, NULL, NULL, NULL,
                  NULL, NULL);
     END IF;
-    PERFORM record_idempotent_outcome(p_user, p_key, v);
+    INSERT INTO idempotency_records (user_id, key, fingerprint, outcome, rejection,
+                                     transaction_id, payment_id, reservation_id, amount, balance,
+                                     occurred_at)
+    VALUES (p_user, p_key, p_fingerprint, v.outcome, v.rejection, v.transaction_id,
+            v.payment_id, v.reservation_id, v.amount, v.balance, v.occurred_at);
     RETURN v;
 END $$;
 
@@ -168,17 +162,10 @@ BEGIN
         v := ROW('DONE', p_fingerprint, 'CHARGE_REJECTED', 'BALANCE_LIMIT_EXCEEDED', NULL, NULL,
                  NULL, NULL, NULL, NULL);
     END IF;
-    PERFORM record_idempotent_outcome(p_user, p_key, v);
+    INSERT INTO idempotency_records (user_id, key, fingerprint, outcome, rejection,
+                                     transaction_id, payment_id, reservation_id, amount, balance,
+                                     occurred_at)
+    VALUES (p_user, p_key, p_fingerprint, v.outcome, v.rejection, v.transaction_id,
+            v.payment_id, v.reservation_id, v.amount, v.balance, v.occurred_at);
     RETURN v;
 END $$;
-
--- A schedule never moves to another concert: the service caches which concert a schedule
--- belongs to (crates/adapters-postgres/src/pool.rs, KnownConcerts).
-CREATE FUNCTION schedule_concert_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'a schedule''s concert never changes (schedule %)', OLD.id
-        USING ERRCODE = 'check_violation';
-END $$;
-CREATE TRIGGER schedules_concert_fixed BEFORE UPDATE OF concert_id ON schedules
-    FOR EACH ROW WHEN (OLD.concert_id IS DISTINCT FROM NEW.concert_id)
-    EXECUTE FUNCTION schedule_concert_fixed();
