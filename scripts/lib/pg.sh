@@ -7,7 +7,7 @@
 #
 # The cluster lives in a fresh temporary directory, listens on 127.0.0.1 on a free port (its unix
 # socket stays inside that directory), trusts every local connection, and trades durability for
-# speed (fsync, synchronous_commit and full_page_writes off). pg_stop_throwaway stops only the
+# speed (fsync, synchronous_commit and full_page_writes off; PG_DURABLE=1 keeps them on). pg_stop_throwaway stops only the
 # cluster this shell started and deletes its directory; it never touches any other server.
 
 # Finds the newest installed PostgreSQL bin directory (with initdb), or returns 1.
@@ -94,12 +94,15 @@ pg_start_throwaway() {
             return 1
         }
     fi
+    # PG_DURABLE=1 keeps PostgreSQL's durable defaults (for benchmarks that report durable
+    # figures); tests trade durability for speed.
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [[ "${PG_DURABLE:-}" == 1 ]] && durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
     for attempt in 1 2 3 4 5; do
         port="$(pg__free_port)" || break
         if pg__as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off \
--c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
--c shared_buffers=128MB -c max_locks_per_transaction=256" \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 $durability \
+-c max_connections=300 -c shared_buffers=128MB -c max_locks_per_transaction=256" \
             start >/dev/null 2>&1; then
             export PG_TMPDIR="$dir" PG_PORT="$port"
             export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
