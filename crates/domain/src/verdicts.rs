@@ -8,8 +8,21 @@
 
 use crate::{
     ChargeError, ChargeReceipt, ChargeRejection, HoldPolicy, HoldSeatsError, IdempotencyDecision,
-    PayError, PaymentReceipt, PaymentRejection, QueueAccessError, SeatId, StoredOutcome,
+    PayError, PaymentReceipt, PaymentRejection, QueueAccessError, SeatId, StoredOutcome, UserId,
 };
+
+/// Whether `caller` may poll or leave a token whose owner is `owner` (`None`: no such token).
+///
+/// # Errors
+/// [`QueueAccessError::TokenRequired`] for an unknown token, [`QueueAccessError::NotActive`]
+/// for another user's (which says nothing about that user's place).
+pub fn check_token_owner(owner: Option<UserId>, caller: UserId) -> Result<(), QueueAccessError> {
+    match owner {
+        None => Err(QueueAccessError::TokenRequired),
+        Some(owner) if owner != caller => Err(QueueAccessError::NotActive),
+        Some(_) => Ok(()),
+    }
+}
 
 /// What a store found about one hold once its seats and its holder's token are locked.
 #[derive(Debug, Clone, PartialEq, Eq)]

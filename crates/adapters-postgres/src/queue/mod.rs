@@ -61,9 +61,9 @@ use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError, QueuePolicy,
-    QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    StoreError, UserId,
+    check_token_owner, AdminQueueError, AdmissionReport, ConcertId, JoinQueueError,
+    QueueAccessError, QueuePolicy, QueueSettingsPatch, QueueStanding, QueueStats, QueueToken,
+    QueueTokenError, QueueTokenId, StoreError, UserId,
 };
 use futures::FutureExt;
 use statements::cutoff;
@@ -97,13 +97,10 @@ async fn stats_of(
     }
 }
 
-/// Why a token does not belong to its caller: unknown, or someone else's.
-fn access_error(owner: Option<i64>, user_id: UserId) -> Option<QueueTokenError> {
-    match owner {
-        None => Some(QueueAccessError::TokenRequired.into()),
-        Some(owner) if owner != user_id.get() => Some(QueueAccessError::NotActive.into()),
-        Some(_) => None,
-    }
+/// `check_token_owner` for an owner id as the database stores it.
+fn owned_by(owner: Option<i64>, caller: UserId) -> Result<(), QueueTokenError> {
+    let owner = owner.map(crate::rows::user_id).transpose()?;
+    Ok(check_token_owner(owner, caller)?)
 }
 
 #[async_trait]
@@ -146,9 +143,7 @@ impl QueueStore for PgStore {
                 policy,
             })
             .await?;
-        if let Some(e) = access_error(row.as_ref().map(|r| r.user_id), user_id) {
-            return Err(e);
-        }
+        owned_by(row.as_ref().map(|r| r.user_id), user_id)?;
         let Some(row) = row else {
             return Err(QueueAccessError::TokenRequired.into());
         };
@@ -180,9 +175,7 @@ impl QueueStore for PgStore {
                         .get_result(conn)
                         .await
                         .optional()?;
-                    if let Some(e) = access_error(owner.map(|o| o.value), user_id) {
-                        return Err(Fail::Biz(e));
-                    }
+                    owned_by(owner.map(|o| o.value), user_id).map_err(Fail::Biz)?;
                     crate::sql::sql_query(EXPIRE_TOKEN)
                         .bind::<SqlUuid, _>(token_id.get())
                         .execute(conn)
