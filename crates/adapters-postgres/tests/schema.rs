@@ -119,6 +119,40 @@ async fn migrations_apply_and_are_idempotent() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn no_production_function_takes_a_switch() {
+    // Arrange: the schema as the migrations leave it.
+    let Some(db) = test_db!() else { return };
+    let mut conn = db.conn().await;
+    #[derive(diesel::QueryableByName)]
+    struct Function {
+        #[diesel(sql_type = Text)]
+        signature: String,
+    }
+    // Act: every function of the schema that takes a boolean (a switch that turns a rule off
+    // is one), and every function whose text carries a negative control's marker.
+    let switches: Vec<Function> = diesel::sql_query(
+        "SELECT p.oid::regprocedure::text AS signature FROM pg_proc p \
+         JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname = 'public' \
+           AND ('boolean'::regtype = ANY(p.proargtypes::regtype[]) \
+                OR p.prosrc LIKE '%NEGATIVE-CONTROL%') \
+         ORDER BY 1",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    // Assert: guards are not switchable in production; a negative control replaces a guard
+    // function in its own test database (tests/common/controls.rs).
+    let found: Vec<String> = switches.into_iter().map(|f| f.signature).collect();
+    assert!(found.is_empty(), "switchable functions: {found:?}");
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations"))
+        .unwrap()
+        .map(|dir| std::fs::read_to_string(dir.unwrap().path().join("up.sql")).unwrap())
+        .collect::<Vec<_>>();
+    assert!(migrations.iter().all(|sql| !sql.contains("NEGATIVE-CONTROL")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_seat_cannot_have_two_live_lines() {
     let Some(db) = test_db!() else { return };
     let mut conn = db.conn().await;
