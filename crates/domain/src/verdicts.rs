@@ -192,13 +192,13 @@ mod tests {
     }
 
     fn seat(id: i64) -> SeatId {
-        SeatId::new(id).unwrap()
+        SeatId::new(id).expect("a positive id")
     }
 
     #[test]
     fn a_hold_is_judged_missing_seat_then_token_then_taken_then_cap() {
         // Arrange
-        let policy = HoldPolicy::new(Duration::from_secs(60), 4, 4).unwrap();
+        let policy = HoldPolicy::new(Duration::from_secs(60), 4, 4).expect("a valid policy");
         let all_wrong = HoldFacts {
             missing_seat: Some(seat(9)),
             token_admits: false,
