@@ -1,8 +1,8 @@
 //! Seat holds and reservations.
 
 use crate::state::{SeatRecord, State};
+use crate::store::MemoryStore;
 use crate::time::plus;
-use crate::MemoryStore;
 use async_trait::async_trait;
 use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
@@ -237,7 +237,7 @@ impl State {
 impl ReservationStore for MemoryStore {
     async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError> {
         let (mut state, now) = self.state_at_now();
-        state.hold(hold, &policy, now, self.guards)
+        state.hold(hold, &policy, now, self.guards())
     }
 
     async fn reservation(

@@ -1,8 +1,9 @@
 //! Unit tests of the in-memory store on a hand-moved clock (the port-level contract suite runs
 //! in `tests/contract.rs` on the real clock).
 
+use crate::seed::DEMO_SEATS_PER_SCHEDULE;
+use crate::store::MemoryStore;
 use crate::time::tests::FixedClock;
-use crate::{MemoryStore, DEMO_SEATS_PER_SCHEDULE};
 use domain::ports::{CatalogueStore, Clock, NewHold, QueueStore, ReservationStore};
 use domain::{
     ConcertId, ConcertTitle, NewConcert, QueuePolicy, QueueSettingsPatch, QueueTokenId,

@@ -1,7 +1,7 @@
 //! Wallets, the ledger, payments and idempotency records.
 
 use crate::state::State;
-use crate::MemoryStore;
+use crate::store::MemoryStore;
 use async_trait::async_trait;
 use domain::guards::{Guard, Guards};
 use domain::ports::{NewCharge, NewPayment, WalletStore};
@@ -266,7 +266,7 @@ impl WalletStore for MemoryStore {
 
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError> {
         let (mut state, now) = self.state_at_now();
-        state.pay(&payment, now, self.guards)
+        state.pay(&payment, now, self.guards())
     }
 
     async fn ledger(
