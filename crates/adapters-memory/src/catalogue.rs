@@ -1,8 +1,8 @@
 //! Concerts, schedules and seats.
 
-use crate::queue::QueueLine;
+use crate::line::QueueLine;
 use crate::state::{ConcertRecord, ScheduleRecord, SeatRecord, State};
-use crate::MemoryStore;
+use crate::store::MemoryStore;
 use async_trait::async_trait;
 use domain::ports::CatalogueStore;
 use domain::{

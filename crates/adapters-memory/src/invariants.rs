@@ -12,8 +12,8 @@
 //! | 6 | ≤ 1 CHARGE entry per (user, key), each the one its key's record names; each payment named by exactly one stored payment outcome |
 
 use crate::state::State;
+use crate::store::MemoryStore;
 use crate::time::minus;
-use crate::MemoryStore;
 use domain::invariants::{InvariantReport, Violation};
 use domain::{
     LedgerKind, PaymentId, QueuePolicy, QueueTokenStatus, ReservationId, ReservationStatus, SeatId,
@@ -366,8 +366,8 @@ impl MemoryStore {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::MemoryStore;
     use crate::time::tests::FixedClock;
-    use crate::MemoryStore;
     use domain::ports::{CatalogueStore, NewCharge, NewHold, NewPayment, QueueStore};
     use domain::ports::{ReservationStore, WalletStore};
     use domain::{

@@ -1,145 +1,19 @@
-//! The waiting queue: one live token per user and concert, strict FIFO admission (at most the
-//! batch per admission slot, as on PostgreSQL: see `domain::admission`), exact positions from a
-//! Fenwick tree over issue order.
+//! The waiting queue: one live token per user and concert, admitted line by line (see
+//! [`crate::line`]), and the token check a hold and a payment make again in their own step.
 
-use crate::fenwick::Fenwick;
+use crate::line::count;
 use crate::state::State;
-use crate::time::{minus, plus};
-use crate::MemoryStore;
+use crate::store::MemoryStore;
+use crate::time::minus;
+use crate::token::TokenRecord;
 use async_trait::async_trait;
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    admission_quota, admission_slot, record_admission, slot_room, AdminQueueError, AdmissionReport,
-    ConcertId, JoinQueueError, QueueAccessError, QueuePolicy, QueueSettings, QueueSettingsPatch,
-    QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId, QueueTokenStatus,
-    SlotRecord, StoreError, Timestamp, UserId,
+    AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError, QueuePolicy,
+    QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
+    QueueTokenStatus, StoreError, Timestamp, UserId,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
-
-/// The window of `admitted_last_minute`.
-const RATE_WINDOW: Duration = Duration::from_secs(60);
-
-/// A token as stored (its status may be stale by time) and when its holder last polled it.
-#[derive(Debug, Clone)]
-pub(crate) struct TokenRecord {
-    pub(crate) token: QueueToken,
-    pub(crate) last_poll: Timestamp,
-}
-
-impl TokenRecord {
-    /// The status at `now`: ACTIVE past `active_until` and WAITING last polled at or before
-    /// `idle_cutoff` (now minus the idle timeout) are EXPIRED.
-    fn effective_status(&self, now: Timestamp, idle_cutoff: Timestamp) -> QueueTokenStatus {
-        match self.token.status {
-            QueueTokenStatus::Active if self.token.active_until.is_none_or(|u| u <= now) => {
-                QueueTokenStatus::Expired
-            }
-            QueueTokenStatus::Waiting if self.last_poll <= idle_cutoff => QueueTokenStatus::Expired,
-            other => other,
-        }
-    }
-
-    fn view(&self, now: Timestamp, idle_cutoff: Timestamp) -> QueueToken {
-        QueueToken {
-            status: self.effective_status(now, idle_cutoff),
-            ..self.token.clone()
-        }
-    }
-}
-
-/// One concert's line. Only stored-WAITING tokens are in `present`, `waiting` and `idle`; only
-/// stored-ACTIVE ones in `active`.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct QueueLine {
-    /// The operator's overrides of the policy defaults.
-    overrides: QueueSettingsPatch,
-    /// 1 at the `seq` of every stored-WAITING token; its length is the last issued `seq`.
-    present: Fenwick,
-    /// Stored-WAITING tokens in issue order.
-    waiting: BTreeMap<i64, QueueTokenId>,
-    /// Stored-WAITING tokens by `(last_poll, seq)`: the idle ones come first.
-    idle: BTreeSet<(Timestamp, i64)>,
-    /// Stored-ACTIVE tokens by `(active_until, id)`: the closed windows come first.
-    active: BTreeSet<(Timestamp, QueueTokenId)>,
-    /// Each user's latest token (live unless its status says otherwise).
-    live: HashMap<UserId, QueueTokenId>,
-    /// `(tick time, admitted)` of recent ticks that admitted anyone.
-    admissions: VecDeque<(Timestamp, u64)>,
-    /// The admission slot of the latest admission and how many it admitted (at most the batch
-    /// per slot, however many ticks run in it).
-    slot: Option<SlotRecord>,
-}
-
-fn count(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
-}
-
-fn seq_index(seq: i64) -> usize {
-    usize::try_from(seq).unwrap_or(0)
-}
-
-impl QueueLine {
-    pub(crate) fn settings(&self, policy: &QueuePolicy) -> QueueSettings {
-        self.overrides.apply(QueueSettings {
-            admit_batch: policy.admit_batch(),
-            max_active: policy.max_active(),
-            paused: false,
-        })
-    }
-
-    /// Stored-WAITING tokens that are already EXPIRED by the idle rule (not yet swept).
-    fn overdue_idle(&self, idle_cutoff: Timestamp) -> impl Iterator<Item = &(Timestamp, i64)> {
-        self.idle
-            .iter()
-            .take_while(move |(last_poll, _)| *last_poll <= idle_cutoff)
-    }
-
-    /// Effectively WAITING tokens: O(log n + tokens idle but not yet swept).
-    fn waiting_count(&self, idle_cutoff: Timestamp) -> u64 {
-        let stored = u64::try_from(self.present.total()).unwrap_or(0);
-        stored.saturating_sub(count(self.overdue_idle(idle_cutoff).count()))
-    }
-
-    /// Effectively ACTIVE tokens: O(tokens whose window closed but are not yet swept).
-    fn active_count(&self, now: Timestamp) -> u64 {
-        let closed = self
-            .active
-            .iter()
-            .take_while(|(until, _)| *until <= now)
-            .count();
-        count(self.active.len().saturating_sub(closed))
-    }
-
-    /// 1-based place of the waiting token `seq` among the effectively WAITING ones.
-    fn position(&self, seq: i64, idle_cutoff: Timestamp) -> u64 {
-        let up_to = u64::try_from(self.present.prefix(seq_index(seq))).unwrap_or(0);
-        let idle_ahead = self
-            .overdue_idle(idle_cutoff)
-            .filter(|(_, s)| *s < seq)
-            .count();
-        up_to.saturating_sub(count(idle_ahead)).max(1)
-    }
-
-    fn admitted_last_minute(&self, now: Timestamp) -> u64 {
-        let since = minus(now, RATE_WINDOW);
-        self.admissions
-            .iter()
-            .filter(|(at, _)| *at > since)
-            .map(|(_, n)| n)
-            .sum()
-    }
-
-    fn stats(&self, now: Timestamp, policy: &QueuePolicy) -> QueueStats {
-        let idle_cutoff = minus(now, policy.idle_timeout());
-        QueueStats {
-            waiting: self.waiting_count(idle_cutoff),
-            active: self.active_count(now),
-            settings: self.settings(policy),
-            admitted_last_minute: self.admitted_last_minute(now),
-        }
-    }
-}
 
 impl State {
     /// Whether `id` is `user`'s ACTIVE token for `concert` at `now`: the check a hold and a
@@ -164,29 +38,13 @@ impl State {
         let Some(record) = self.tokens.get_mut(&id) else {
             return;
         };
-        let token = &mut record.token;
-        let line = self.lines.get_mut(&token.concert_id);
-        match (token.status, line) {
-            (QueueTokenStatus::Expired, _) => return,
-            (QueueTokenStatus::Waiting, Some(line)) => {
-                line.present.add(seq_index(token.seq), -1);
-                line.waiting.remove(&token.seq);
-                line.idle.remove(&(record.last_poll, token.seq));
-                if line.live.get(&token.user_id) == Some(&id) {
-                    line.live.remove(&token.user_id);
-                }
-            }
-            (QueueTokenStatus::Active, Some(line)) => {
-                if let Some(until) = token.active_until {
-                    line.active.remove(&(until, id));
-                }
-                if line.live.get(&token.user_id) == Some(&id) {
-                    line.live.remove(&token.user_id);
-                }
-            }
-            (_, None) => {}
+        if record.token.status == QueueTokenStatus::Expired {
+            return;
         }
-        token.status = QueueTokenStatus::Expired;
+        if let Some(line) = self.lines.get_mut(&record.token.concert_id) {
+            line.forget(id, record);
+        }
+        record.token.status = QueueTokenStatus::Expired;
     }
 
     fn standing(
@@ -227,7 +85,7 @@ impl State {
             .get(&concert_id)
             .ok_or(JoinQueueError::ConcertNotFound)?;
         let idle_cutoff = minus(now, policy.idle_timeout());
-        if let Some(&existing) = line.live.get(&user_id) {
+        if let Some(existing) = line.latest_token(user_id) {
             let live = self
                 .tokens
                 .get(&existing)
@@ -248,12 +106,7 @@ impl State {
             .lines
             .get_mut(&concert_id)
             .ok_or(JoinQueueError::ConcertNotFound)?;
-        line.present.push(1);
-        let seq = i64::try_from(line.present.len())
-            .map_err(|_| StoreError::Internal("queue sequence exhausted".into()))?;
-        line.waiting.insert(seq, token_id);
-        line.idle.insert((now, seq));
-        line.live.insert(user_id, token_id);
+        let seq = line.enqueue(user_id, token_id, now)?;
         self.tokens.insert(
             token_id,
             TokenRecord {
@@ -294,8 +147,7 @@ impl State {
             && record.last_poll < now
         {
             if let Some(line) = self.lines.get_mut(&record.token.concert_id) {
-                line.idle.remove(&(record.last_poll, record.token.seq));
-                line.idle.insert((now, record.token.seq));
+                line.touch(record.token.seq, record.last_poll, now);
             }
             record.last_poll = now;
         }
@@ -316,50 +168,9 @@ impl State {
 
     /// Admits the earliest-issued effectively WAITING tokens of one line; returns how many.
     fn admit_line(&mut self, concert_id: ConcertId, now: Timestamp, policy: &QueuePolicy) -> u64 {
-        let Some(line) = self.lines.get_mut(&concert_id) else {
-            return 0;
-        };
-        let since = minus(now, RATE_WINDOW);
-        while line.admissions.front().is_some_and(|(at, _)| *at <= since) {
-            line.admissions.pop_front();
-        }
-        let idle_cutoff = minus(now, policy.idle_timeout());
-        let settings = line.settings(policy);
-        let slot = admission_slot(now, policy.admit_interval());
-        let quota = admission_quota(
-            settings,
-            line.active_count(now),
-            line.waiting_count(idle_cutoff),
-        )
-        .min(slot_room(settings.admit_batch, line.slot, slot));
-        if quota == 0 {
-            return 0;
-        }
-        let tokens = &mut self.tokens;
-        let chosen: Vec<(i64, QueueTokenId)> = line
-            .waiting
-            .iter()
-            .filter(|(_, id)| tokens.get(id).is_some_and(|r| r.last_poll > idle_cutoff))
-            .take(usize::try_from(quota).unwrap_or(usize::MAX))
-            .map(|(seq, id)| (*seq, *id))
-            .collect();
-        let until = plus(now, policy.active_ttl());
-        for (seq, id) in &chosen {
-            line.present.add(seq_index(*seq), -1);
-            line.waiting.remove(seq);
-            if let Some(record) = tokens.get_mut(id) {
-                line.idle.remove(&(record.last_poll, *seq));
-                record.token.status = QueueTokenStatus::Active;
-                record.token.active_until = Some(until);
-            }
-            line.active.insert((until, *id));
-        }
-        let admitted = count(chosen.len());
-        if admitted > 0 {
-            line.admissions.push_back((now, admitted));
-        }
-        line.slot = record_admission(line.slot, slot, admitted);
-        admitted
+        self.lines
+            .get_mut(&concert_id)
+            .map_or(0, |line| line.admit(&mut self.tokens, now, policy))
     }
 
     fn concert_ids(&self) -> Vec<ConcertId> {
@@ -372,13 +183,7 @@ impl State {
         let limit = usize::try_from(batch).unwrap_or(usize::MAX);
         let mut closed: Vec<(Timestamp, QueueTokenId)> = Vec::new();
         for line in self.lines.values() {
-            closed.extend(
-                line.active
-                    .iter()
-                    .take_while(|(until, _)| *until <= now)
-                    .take(limit)
-                    .copied(),
-            );
+            closed.extend(line.closed_windows(now).take(limit).copied());
         }
         closed.sort_unstable();
         closed.truncate(limit);
@@ -393,13 +198,7 @@ impl State {
         let idle_cutoff = minus(now, idle_timeout);
         let mut idle: Vec<(Timestamp, QueueTokenId)> = Vec::new();
         for line in self.lines.values() {
-            idle.extend(
-                line.overdue_idle(idle_cutoff)
-                    .take(limit)
-                    .filter_map(|(last_poll, seq)| {
-                        line.waiting.get(seq).map(|id| (*last_poll, *id))
-                    }),
-            );
+            idle.extend(line.idle_tokens(idle_cutoff).take(limit));
         }
         idle.sort_unstable();
         idle.truncate(limit);
@@ -499,12 +298,7 @@ impl QueueStore for MemoryStore {
             .lines
             .get_mut(&concert_id)
             .ok_or(AdminQueueError::ConcertNotFound)?;
-        let old = line.overrides;
-        line.overrides = QueueSettingsPatch {
-            admit_batch: patch.admit_batch.or(old.admit_batch),
-            max_active: patch.max_active.or(old.max_active),
-            paused: patch.paused.or(old.paused),
-        };
+        line.override_settings(patch);
         Ok(line.stats(now, &policy))
     }
 

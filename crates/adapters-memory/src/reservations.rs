@@ -1,15 +1,15 @@
 //! Seat holds and reservations.
 
 use crate::state::{SeatRecord, State};
+use crate::store::MemoryStore;
 use crate::time::plus;
-use crate::MemoryStore;
 use async_trait::async_trait;
 use domain::guards::{Guard, Guards};
 use domain::ports::{NewHold, ReservationStore};
 use domain::{
-    effective_reservation_status, CancelError, Cursor, HoldPolicy, HoldSeatsError, Money, Page,
-    PageRequest, QueueAccessError, Reservation, ReservationId, ReservationStatus, ReservedSeat,
-    SeatId, StoreError, Timestamp, UserId,
+    effective_reservation_status, CancelError, Cursor, HoldFacts, HoldPolicy, HoldSeatsError,
+    Money, Page, PageRequest, Reservation, ReservationId, ReservationStatus, ReservedSeat,
+    ScheduleId, SeatId, StoreError, Timestamp, UserId,
 };
 
 /// The cursor of a reservation in `(created_at, id)` order.
@@ -69,6 +69,28 @@ impl State {
         })
     }
 
+    /// The requested seats of `schedule_id`, in request order, and the first requested seat
+    /// that is not one of them.
+    fn requested_seats(
+        &self,
+        schedule_id: ScheduleId,
+        ids: &[SeatId],
+    ) -> (Vec<(SeatId, &SeatRecord)>, Option<SeatId>) {
+        let mut seats = Vec::with_capacity(ids.len());
+        let mut missing = None;
+        for &seat_id in ids {
+            match self.seats.get(&seat_id) {
+                Some(seat) if seat.schedule_id == schedule_id => seats.push((seat_id, seat)),
+                _ => {
+                    missing.get_or_insert(seat_id);
+                }
+            }
+        }
+        (seats, missing)
+    }
+
+    /// A hold: its facts, gathered in this one critical section, are judged by
+    /// [`HoldPolicy::judge_hold`] (a guard that is off, in tests only, reads as satisfied).
     fn hold(
         &mut self,
         hold: NewHold,
@@ -82,32 +104,23 @@ impl State {
             .filter(|s| s.starts_at > now)
             .ok_or(HoldSeatsError::ScheduleNotFound)?;
         let concert_id = schedule.concert_id;
-        if !self.token_admits(hold.queue_token, hold.user_id, concert_id, now) {
-            return Err(QueueAccessError::NotActive.into());
-        }
-        let mut seats = Vec::with_capacity(hold.seats.len());
-        for &seat_id in hold.seats.ids() {
-            let seat = self
-                .seats
-                .get(&seat_id)
-                .filter(|s| s.schedule_id == hold.schedule_id)
-                .ok_or(HoldSeatsError::SeatNotFound(seat_id))?;
-            seats.push((seat_id, seat));
-        }
-        let taken: Vec<_> = seats
-            .iter()
-            .filter(|(_, seat)| !self.seat_available(seat, now))
-            .map(|(id, _)| *id)
-            .collect();
-        if !taken.is_empty() && guards.on(Guard::SeatAvailability) {
-            return Err(HoldSeatsError::SeatUnavailable { seats: taken });
-        }
-        let limit = policy.max_seats_held_per_user();
-        let would_hold = self.seats_held_by(hold.user_id, now) + seats.len();
-        let would_hold = u32::try_from(would_hold).unwrap_or(u32::MAX);
-        if would_hold > limit {
-            return Err(HoldSeatsError::HoldLimitExceeded { would_hold, limit });
-        }
+        let (seats, missing_seat) = self.requested_seats(hold.schedule_id, hold.seats.ids());
+        policy.judge_hold(HoldFacts {
+            missing_seat,
+            token_admits: self.token_admits(hold.queue_token, hold.user_id, concert_id, now),
+            // Tests only (guard off): no seat reads as taken.
+            unavailable: if guards.on(Guard::SeatAvailability) {
+                seats
+                    .iter()
+                    .filter(|(_, seat)| !self.seat_available(seat, now))
+                    .map(|(id, _)| *id)
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            seats_held: self.seats_held_by(hold.user_id, now),
+            seats_wanted: seats.len(),
+        })?;
         if self.reservations.contains_key(&hold.reservation_id) {
             return Err(StoreError::Internal("reservation id already used".into()).into());
         }
@@ -237,7 +250,7 @@ impl State {
 impl ReservationStore for MemoryStore {
     async fn hold(&self, hold: NewHold, policy: HoldPolicy) -> Result<Reservation, HoldSeatsError> {
         let (mut state, now) = self.state_at_now();
-        state.hold(hold, &policy, now, self.guards)
+        state.hold(hold, &policy, now, self.guards())
     }
 
     async fn reservation(

@@ -1,7 +1,7 @@
 //! Demo data for the in-memory mode: a few well-known concerts with two future dates each.
 
 use crate::state::State;
-use crate::MemoryStore;
+use crate::store::MemoryStore;
 use chrono::TimeDelta;
 use domain::{
     ConcertId, ConcertTitle, Money, NewConcert, NewSchedule, NewSeat, ScheduleId, SeatGrade,

@@ -1,6 +1,7 @@
-//! The whole state of the store, guarded by one mutex in [`crate::MemoryStore`].
+//! The whole state of the store, which `MemoryStore` guards with one mutex.
 
-use crate::queue::{QueueLine, TokenRecord};
+use crate::line::QueueLine;
+use crate::token::TokenRecord;
 use domain::{
     Concert, ConcertId, IdempotencyKey, IdempotencyRecord, LedgerEntry, Money, PaymentId,
     PaymentReceipt, QueueTokenId, Reservation, ReservationId, ScheduleId, SeatGrade, SeatId,

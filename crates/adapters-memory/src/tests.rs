@@ -1,12 +1,14 @@
 //! Unit tests of the in-memory store on a hand-moved clock (the port-level contract suite runs
 //! in `tests/contract.rs` on the real clock).
 
+use crate::seed::DEMO_SEATS_PER_SCHEDULE;
+use crate::store::MemoryStore;
 use crate::time::tests::FixedClock;
-use crate::{MemoryStore, DEMO_SEATS_PER_SCHEDULE};
 use domain::ports::{CatalogueStore, Clock, NewHold, QueueStore, ReservationStore};
 use domain::{
-    ConcertId, ConcertTitle, NewConcert, QueuePolicy, QueueSettingsPatch, QueueTokenId,
-    QueueTokenStatus, ReservationId, ReservationStatus, SeatSelection, UserId, Venue,
+    ConcertId, ConcertTitle, HoldSeatsError, NewConcert, QueueAccessError, QueuePolicy,
+    QueueSettingsPatch, QueueTokenId, QueueTokenStatus, ReservationId, ReservationStatus,
+    SeatSelection, UserId, Venue,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,6 +220,37 @@ async fn a_hold_expires_exactly_at_held_until() {
     assert_eq!(read.status, ReservationStatus::Expired);
     let seats = store.schedule_seats(schedule_id).await.expect("seats");
     assert!(seats.seats[0].available);
+}
+
+/// The hold's rules are judged in the shared order (`HoldPolicy::judge_hold`): a seat that is
+/// not the schedule's before the queue token (as PostgreSQL reports them).
+#[tokio::test]
+async fn a_hold_reports_a_missing_seat_before_an_inactive_token() {
+    // Arrange: a token that was never admitted, and a seat of another schedule.
+    let (store, clock) = store();
+    let seeded = store.seed_demo(clock.now()).expect("seed");
+    let (schedule_id, other_id) = (seeded.concerts[0].1[0], seeded.concerts[0].1[1]);
+    let seats = store.schedule_seats(schedule_id).await.expect("seats");
+    let foreign = store.schedule_seats(other_id).await.expect("seats").seats[0].id;
+    let token = tid(1);
+    store
+        .join(user(1), seats.concert_id, token, policy(10, 10))
+        .await
+        .expect("join");
+    let hold_policy = domain::HoldPolicy::new(Duration::from_secs(60), 4, 4).expect("policy");
+    let hold = |seat| NewHold {
+        reservation_id: ReservationId::from_uuid(Uuid::from_u128(1)),
+        user_id: user(1),
+        schedule_id,
+        seats: SeatSelection::new(vec![seat], 4).expect("seats"),
+        queue_token: token,
+    };
+    // Act
+    let missing = store.hold(hold(foreign), hold_policy).await;
+    let waiting = store.hold(hold(seats.seats[0].id), hold_policy).await;
+    // Assert
+    assert_eq!(missing, Err(HoldSeatsError::SeatNotFound(foreign)));
+    assert_eq!(waiting, Err(QueueAccessError::NotActive.into()));
 }
 
 #[tokio::test]

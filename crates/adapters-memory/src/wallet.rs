@@ -1,15 +1,15 @@
 //! Wallets, the ledger, payments and idempotency records.
 
 use crate::state::State;
-use crate::MemoryStore;
+use crate::store::MemoryStore;
 use async_trait::async_trait;
 use domain::guards::{Guard, Guards};
 use domain::ports::{NewCharge, NewPayment, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, ChargeRejection, Cursor, IdempotencyContext, IdempotencyDecision,
     IdempotencyKey, IdempotencyRecord, LedgerEntry, LedgerKind, Money, Page, PageRequest, PayError,
-    PaymentReceipt, PaymentRejection, QueueAccessError, ReservationStatus, StoreError,
-    StoredOutcome, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
+    PaymentFacts, PaymentReceipt, PaymentRejection, PaymentVerdict, Reservation, ReservationStatus,
+    StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
 };
 
 fn ledger_cursor(e: &LedgerEntry) -> Cursor {
@@ -19,31 +19,14 @@ fn ledger_cursor(e: &LedgerEntry) -> Cursor {
     }
 }
 
-/// What the idempotency record says to do with a request.
-enum Prior {
-    /// Nothing stored: run it.
-    Fresh,
-    /// Answer with this stored outcome.
-    Replay(StoredOutcome),
-    /// Another request used the key.
-    Reused,
-    /// The same request is still running (never observable here: a request runs in one
-    /// critical section, but a shared record store could say so).
-    InUse,
-}
-
 impl State {
-    fn prior(&self, user_id: UserId, idempotency: &IdempotencyContext) -> Prior {
+    /// What the record under the request's key says to do with it.
+    fn decision(&self, user_id: UserId, idempotency: &IdempotencyContext) -> IdempotencyDecision {
         let record = self
             .idempotency
             .get(&(user_id, idempotency.key.clone()))
             .cloned();
-        match IdempotencyDecision::decide(record, &idempotency.fingerprint) {
-            IdempotencyDecision::Proceed => Prior::Fresh,
-            IdempotencyDecision::Replay(outcome) => Prior::Replay(outcome),
-            IdempotencyDecision::Reused => Prior::Reused,
-            IdempotencyDecision::InUse => Prior::InUse,
-        }
+        IdempotencyDecision::decide(record, &idempotency.fingerprint)
     }
 
     fn record_outcome(
@@ -81,21 +64,19 @@ impl State {
         wallet.ledger.push(entry);
     }
 
+    /// A charge: a replay answers from its key's record; otherwise the wallet is credited up to
+    /// the policy's maximum balance.
     fn charge(
         &mut self,
         charge: NewCharge,
         policy: &WalletPolicy,
         now: Timestamp,
     ) -> Result<ChargeReceipt, ChargeError> {
-        match self.prior(charge.user_id, &charge.idempotency) {
-            Prior::Fresh => {}
-            Prior::Replay(StoredOutcome::Charged(receipt)) => return Ok(receipt),
-            Prior::Replay(StoredOutcome::ChargeRejected(ChargeRejection::BalanceLimitExceeded)) => {
-                return Err(ChargeError::BalanceLimitExceeded)
-            }
-            // A payment's outcome under this key: the key was used for another request.
-            Prior::Replay(_) | Prior::Reused => return Err(ChargeError::IdempotencyKeyReused),
-            Prior::InUse => return Err(ChargeError::IdempotencyKeyInUse),
+        if let Some(answer) = self
+            .decision(charge.user_id, &charge.idempotency)
+            .charge_answer()
+        {
+            return answer;
         }
         if self.transaction_ids.contains(&charge.transaction_id) {
             return Err(StoreError::Internal("transaction id already used".into()).into());
@@ -106,12 +87,13 @@ impl State {
             .checked_add(amount)
             .filter(|after| *after <= policy.balance_max())
         else {
+            let rejection = ChargeRejection::BalanceLimitExceeded;
             self.record_outcome(
                 charge.user_id,
                 &charge.idempotency,
-                StoredOutcome::ChargeRejected(ChargeRejection::BalanceLimitExceeded),
+                StoredOutcome::ChargeRejected(rejection),
             );
-            return Err(ChargeError::BalanceLimitExceeded);
+            return Err(rejection.into());
         };
         self.post(LedgerEntry {
             id: charge.transaction_id,
@@ -142,29 +124,42 @@ impl State {
             &payment.idempotency,
             StoredOutcome::PaymentRejected(rejection),
         );
-        match rejection {
-            PaymentRejection::NotPayable => PayError::NotPayable,
-            PaymentRejection::InsufficientBalance => PayError::InsufficientBalance,
+        rejection.into()
+    }
+
+    /// What this store sees of a payment, for [`PaymentFacts::verdict`]; a guard that is off
+    /// (tests only) reads as satisfied.
+    fn payment_facts(
+        &self,
+        payment: &NewPayment,
+        reservation: Option<&Reservation>,
+        now: Timestamp,
+        guards: Guards,
+    ) -> PaymentFacts {
+        PaymentFacts {
+            found: reservation.is_some(),
+            token_admits: !guards.on(Guard::TokenActive)
+                || reservation.is_some_and(|r| {
+                    self.token_admits(payment.queue_token, payment.user_id, r.concert_id, now)
+                }),
+            payable: !guards.on(Guard::Payable)
+                || reservation.is_some_and(|r| r.status == ReservationStatus::Held),
         }
     }
 
+    /// A payment: a replay answers from its key's record; otherwise its facts are judged by
+    /// [`PaymentFacts::verdict`] before any money moves.
     fn pay(
         &mut self,
         payment: &NewPayment,
         now: Timestamp,
         guards: Guards,
     ) -> Result<PaymentReceipt, PayError> {
-        match self.prior(payment.user_id, &payment.idempotency) {
-            Prior::Fresh => {}
-            Prior::Replay(StoredOutcome::Paid(receipt)) => return Ok(receipt),
-            Prior::Replay(StoredOutcome::PaymentRejected(PaymentRejection::NotPayable)) => {
-                return Err(PayError::NotPayable)
-            }
-            Prior::Replay(StoredOutcome::PaymentRejected(
-                PaymentRejection::InsufficientBalance,
-            )) => return Err(PayError::InsufficientBalance),
-            Prior::Replay(_) | Prior::Reused => return Err(PayError::IdempotencyKeyReused),
-            Prior::InUse => return Err(PayError::IdempotencyKeyInUse),
+        if let Some(answer) = self
+            .decision(payment.user_id, &payment.idempotency)
+            .payment_answer()
+        {
+            return answer;
         }
         if self.transaction_ids.contains(&payment.transaction_id)
             || self.payments.contains_key(&payment.payment_id)
@@ -173,21 +168,30 @@ impl State {
                 StoreError::Internal("payment or transaction id already used".into()).into(),
             );
         }
-        let reservation = self
-            .users_reservation(payment.user_id, payment.reservation_id, now)
-            .ok_or(PayError::ReservationNotFound)?;
-        let token_active = self.token_admits(
-            payment.queue_token,
-            payment.user_id,
-            reservation.concert_id,
-            now,
-        );
-        if !token_active && guards.on(Guard::TokenActive) {
-            return Err(QueueAccessError::NotActive.into());
+        let reservation = self.users_reservation(payment.user_id, payment.reservation_id, now);
+        let verdict = self
+            .payment_facts(payment, reservation.as_ref(), now, guards)
+            .verdict();
+        match (verdict, reservation) {
+            (PaymentVerdict::Debit, Some(reservation)) => {
+                self.debit(payment, reservation, now, guards)
+            }
+            (PaymentVerdict::Refuse(error), _) => Err(error),
+            (PaymentVerdict::Reject(rejection), _) => Err(self.reject_payment(payment, rejection)),
+            // The verdict never debits a reservation that was not found.
+            (PaymentVerdict::Debit, None) => Err(PayError::ReservationNotFound),
         }
-        if reservation.status != ReservationStatus::Held && guards.on(Guard::Payable) {
-            return Err(self.reject_payment(payment, PaymentRejection::NotPayable));
-        }
+    }
+
+    /// Pays `reservation` from the payer's wallet (or stores the insufficient balance), confirms
+    /// it and spends the payer's token.
+    fn debit(
+        &mut self,
+        payment: &NewPayment,
+        reservation: Reservation,
+        now: Timestamp,
+        guards: Guards,
+    ) -> Result<PaymentReceipt, PayError> {
         let price = reservation.total_price;
         let balance = self.wallet(payment.user_id).balance;
         let Some(after) = balance.checked_sub(price).or_else(|| {
@@ -266,7 +270,7 @@ impl WalletStore for MemoryStore {
 
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError> {
         let (mut state, now) = self.state_at_now();
-        state.pay(&payment, now, self.guards)
+        state.pay(&payment, now, self.guards())
     }
 
     async fn ledger(

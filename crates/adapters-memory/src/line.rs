@@ -1,0 +1,243 @@
+//! One concert's waiting line: its stored-WAITING tokens in issue order (exact places from a
+//! Fenwick tree), its ACTIVE windows, the operator's settings and the admissions of its recent
+//! slots. Strict FIFO admission, at most the batch per admission slot, as on PostgreSQL (see
+//! `domain::admission`).
+
+use crate::fenwick::Fenwick;
+use crate::time::{minus, plus};
+use crate::token::TokenRecord;
+use domain::{
+    admission_quota, admission_slot, record_admission, slot_room, QueuePolicy, QueueSettings,
+    QueueSettingsPatch, QueueStats, QueueTokenId, QueueTokenStatus, SlotRecord, StoreError,
+    Timestamp, UserId,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+/// The window of `admitted_last_minute`.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// One concert's line. Only stored-WAITING tokens are in `present`, `waiting` and `idle`; only
+/// stored-ACTIVE ones in `active`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueueLine {
+    /// The operator's overrides of the policy defaults.
+    overrides: QueueSettingsPatch,
+    /// 1 at the `seq` of every stored-WAITING token; its length is the last issued `seq`.
+    present: Fenwick,
+    /// Stored-WAITING tokens in issue order.
+    waiting: BTreeMap<i64, QueueTokenId>,
+    /// Stored-WAITING tokens by `(last_poll, seq)`: the idle ones come first.
+    idle: BTreeSet<(Timestamp, i64)>,
+    /// Stored-ACTIVE tokens by `(active_until, id)`: the closed windows come first.
+    active: BTreeSet<(Timestamp, QueueTokenId)>,
+    /// Each user's latest token (live unless its status says otherwise).
+    live: HashMap<UserId, QueueTokenId>,
+    /// `(tick time, admitted)` of recent ticks that admitted anyone.
+    admissions: VecDeque<(Timestamp, u64)>,
+    /// The admission slot of the latest admission and how many it admitted (at most the batch
+    /// per slot, however many ticks run in it).
+    slot: Option<SlotRecord>,
+}
+
+/// `n` as a count of tokens.
+pub(crate) fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn seq_index(seq: i64) -> usize {
+    usize::try_from(seq).unwrap_or(0)
+}
+
+impl QueueLine {
+    /// The settings in force: the policy's defaults under the operator's overrides.
+    pub(crate) fn settings(&self, policy: &QueuePolicy) -> QueueSettings {
+        self.overrides.apply(QueueSettings {
+            admit_batch: policy.admit_batch(),
+            max_active: policy.max_active(),
+            paused: false,
+        })
+    }
+
+    /// Merges the operator's `patch` into the overrides (a field it leaves out stays).
+    pub(crate) fn override_settings(&mut self, patch: QueueSettingsPatch) {
+        let old = self.overrides;
+        self.overrides = QueueSettingsPatch {
+            admit_batch: patch.admit_batch.or(old.admit_batch),
+            max_active: patch.max_active.or(old.max_active),
+            paused: patch.paused.or(old.paused),
+        };
+    }
+
+    /// `user`'s latest token in this line, if any (live unless its status says otherwise).
+    pub(crate) fn latest_token(&self, user: UserId) -> Option<QueueTokenId> {
+        self.live.get(&user).copied()
+    }
+
+    /// Puts a new WAITING token at the end of the line as `user`'s live token; returns its
+    /// `seq`.
+    pub(crate) fn enqueue(
+        &mut self,
+        user: UserId,
+        id: QueueTokenId,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let seq = i64::try_from(self.present.len().saturating_add(1))
+            .map_err(|_| StoreError::Internal("queue sequence exhausted".into()))?;
+        self.present.push(1);
+        self.waiting.insert(seq, id);
+        self.idle.insert((now, seq));
+        self.live.insert(user, id);
+        Ok(seq)
+    }
+
+    /// Records that the WAITING token `seq`, last polled at `last_poll`, was polled at `now`.
+    pub(crate) fn touch(&mut self, seq: i64, last_poll: Timestamp, now: Timestamp) {
+        self.idle.remove(&(last_poll, seq));
+        self.idle.insert((now, seq));
+    }
+
+    /// Takes a token that is about to become EXPIRED out of the line's indexes.
+    pub(crate) fn forget(&mut self, id: QueueTokenId, record: &TokenRecord) {
+        let token = &record.token;
+        match token.status {
+            QueueTokenStatus::Waiting => {
+                self.present.add(seq_index(token.seq), -1);
+                self.waiting.remove(&token.seq);
+                self.idle.remove(&(record.last_poll, token.seq));
+            }
+            QueueTokenStatus::Active => {
+                if let Some(until) = token.active_until {
+                    self.active.remove(&(until, id));
+                }
+            }
+            QueueTokenStatus::Expired => return,
+        }
+        if self.live.get(&token.user_id) == Some(&id) {
+            self.live.remove(&token.user_id);
+        }
+    }
+
+    /// Stored-WAITING tokens that are already EXPIRED by the idle rule (not yet swept).
+    fn overdue_idle(&self, idle_cutoff: Timestamp) -> impl Iterator<Item = &(Timestamp, i64)> {
+        self.idle
+            .iter()
+            .take_while(move |(last_poll, _)| *last_poll <= idle_cutoff)
+    }
+
+    /// Stored-WAITING tokens idle past `idle_cutoff`, as `(last_poll, id)`, the longest idle
+    /// first.
+    pub(crate) fn idle_tokens(
+        &self,
+        idle_cutoff: Timestamp,
+    ) -> impl Iterator<Item = (Timestamp, QueueTokenId)> + '_ {
+        self.overdue_idle(idle_cutoff)
+            .filter_map(|(last_poll, seq)| self.waiting.get(seq).map(|id| (*last_poll, *id)))
+    }
+
+    /// Stored-ACTIVE tokens whose window closed at or before `now`, the earliest first.
+    pub(crate) fn closed_windows(
+        &self,
+        now: Timestamp,
+    ) -> impl Iterator<Item = &(Timestamp, QueueTokenId)> {
+        self.active
+            .iter()
+            .take_while(move |(until, _)| *until <= now)
+    }
+
+    /// Effectively WAITING tokens: O(log n + tokens idle but not yet swept).
+    fn waiting_count(&self, idle_cutoff: Timestamp) -> u64 {
+        let stored = u64::try_from(self.present.total()).unwrap_or(0);
+        stored.saturating_sub(count(self.overdue_idle(idle_cutoff).count()))
+    }
+
+    /// Effectively ACTIVE tokens: O(tokens whose window closed but are not yet swept).
+    fn active_count(&self, now: Timestamp) -> u64 {
+        count(
+            self.active
+                .len()
+                .saturating_sub(self.closed_windows(now).count()),
+        )
+    }
+
+    /// 1-based place of the waiting token `seq` among the effectively WAITING ones.
+    pub(crate) fn position(&self, seq: i64, idle_cutoff: Timestamp) -> u64 {
+        let up_to = u64::try_from(self.present.prefix(seq_index(seq))).unwrap_or(0);
+        let idle_ahead = self
+            .overdue_idle(idle_cutoff)
+            .filter(|(_, s)| *s < seq)
+            .count();
+        up_to.saturating_sub(count(idle_ahead)).max(1)
+    }
+
+    /// Tokens admitted in the minute before `now`.
+    pub(crate) fn admitted_last_minute(&self, now: Timestamp) -> u64 {
+        let since = minus(now, RATE_WINDOW);
+        self.admissions
+            .iter()
+            .filter(|(at, _)| *at > since)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The line's figures at `now`.
+    pub(crate) fn stats(&self, now: Timestamp, policy: &QueuePolicy) -> QueueStats {
+        let idle_cutoff = minus(now, policy.idle_timeout());
+        QueueStats {
+            waiting: self.waiting_count(idle_cutoff),
+            active: self.active_count(now),
+            settings: self.settings(policy),
+            admitted_last_minute: self.admitted_last_minute(now),
+        }
+    }
+
+    /// Admits the earliest-issued effectively WAITING tokens (found in `tokens`) as far as the
+    /// cap and the slot's batch allow; returns how many.
+    pub(crate) fn admit(
+        &mut self,
+        tokens: &mut HashMap<QueueTokenId, TokenRecord>,
+        now: Timestamp,
+        policy: &QueuePolicy,
+    ) -> u64 {
+        let since = minus(now, RATE_WINDOW);
+        while self.admissions.front().is_some_and(|(at, _)| *at <= since) {
+            self.admissions.pop_front();
+        }
+        let idle_cutoff = minus(now, policy.idle_timeout());
+        let settings = self.settings(policy);
+        let slot = admission_slot(now, policy.admit_interval());
+        let quota = admission_quota(
+            settings,
+            self.active_count(now),
+            self.waiting_count(idle_cutoff),
+        )
+        .min(slot_room(settings.admit_batch, self.slot, slot));
+        if quota == 0 {
+            return 0;
+        }
+        let chosen: Vec<(i64, QueueTokenId)> = self
+            .waiting
+            .iter()
+            .filter(|(_, id)| tokens.get(id).is_some_and(|r| r.last_poll > idle_cutoff))
+            .take(usize::try_from(quota).unwrap_or(usize::MAX))
+            .map(|(seq, id)| (*seq, *id))
+            .collect();
+        let until = plus(now, policy.active_ttl());
+        for (seq, id) in &chosen {
+            self.present.add(seq_index(*seq), -1);
+            self.waiting.remove(seq);
+            if let Some(record) = tokens.get_mut(id) {
+                self.idle.remove(&(record.last_poll, *seq));
+                record.token.status = QueueTokenStatus::Active;
+                record.token.active_until = Some(until);
+            }
+            self.active.insert((until, *id));
+        }
+        let admitted = count(chosen.len());
+        if admitted > 0 {
+            self.admissions.push_back((now, admitted));
+        }
+        self.slot = record_admission(self.slot, slot, admitted);
+        admitted
+    }
+}
