@@ -9,9 +9,9 @@ use crate::token::TokenRecord;
 use async_trait::async_trait;
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    AdminQueueError, AdmissionReport, ConcertId, JoinQueueError, QueueAccessError, QueuePolicy,
-    QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    QueueTokenStatus, StoreError, Timestamp, UserId,
+    check_token_owner, AdminQueueError, AdmissionReport, ConcertId, JoinQueueError,
+    QueueAccessError, QueuePolicy, QueueSettingsPatch, QueueStanding, QueueStats, QueueToken,
+    QueueTokenError, QueueTokenId, QueueTokenStatus, StoreError, Timestamp, UserId,
 };
 use std::time::Duration;
 
@@ -135,13 +135,11 @@ impl State {
         now: Timestamp,
         policy: &QueuePolicy,
     ) -> Result<QueueStanding, QueueTokenError> {
+        check_token_owner(self.tokens.get(&token_id).map(|r| r.token.user_id), user_id)?;
         let record = self
             .tokens
             .get_mut(&token_id)
             .ok_or(QueueAccessError::TokenRequired)?;
-        if record.token.user_id != user_id {
-            return Err(QueueAccessError::NotActive.into());
-        }
         let idle_cutoff = minus(now, policy.idle_timeout());
         if record.effective_status(now, idle_cutoff) == QueueTokenStatus::Waiting
             && record.last_poll < now
@@ -155,13 +153,7 @@ impl State {
     }
 
     fn leave(&mut self, token_id: QueueTokenId, user_id: UserId) -> Result<(), QueueTokenError> {
-        let record = self
-            .tokens
-            .get(&token_id)
-            .ok_or(QueueAccessError::TokenRequired)?;
-        if record.token.user_id != user_id {
-            return Err(QueueAccessError::NotActive.into());
-        }
+        check_token_owner(self.tokens.get(&token_id).map(|r| r.token.user_id), user_id)?;
         self.expire_token(token_id);
         Ok(())
     }

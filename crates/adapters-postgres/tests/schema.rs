@@ -149,7 +149,9 @@ async fn no_production_function_takes_a_switch() {
         .unwrap()
         .map(|dir| std::fs::read_to_string(dir.unwrap().path().join("up.sql")).unwrap())
         .collect::<Vec<_>>();
-    assert!(migrations.iter().all(|sql| !sql.contains("NEGATIVE-CONTROL")));
+    assert!(migrations
+        .iter()
+        .all(|sql| !sql.contains("NEGATIVE-CONTROL")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
