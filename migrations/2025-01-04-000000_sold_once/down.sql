@@ -106,4 +106,3 @@ $$;
 
 DROP FUNCTION release_lapsed_holds(bigint[]);
 DROP FUNCTION hold_payable(text, timestamptz);
-DROP FUNCTION token_active(text, timestamptz);

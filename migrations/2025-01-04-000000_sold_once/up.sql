@@ -22,13 +22,6 @@ LANGUAGE sql VOLATILE AS $$
     SELECT p_status = 'HELD' AND p_held_until > clock_timestamp()
 $$;
 
--- Rule 1 for queue tokens: whether a token still lets its holder hold or pay right now. Called
--- by holds and payments once the token's row lock is held, for the same reason.
-CREATE FUNCTION token_active(p_status text, p_active_until timestamptz) RETURNS boolean
-LANGUAGE sql VOLATILE AS $$
-    SELECT p_status = 'ACTIVE' AND p_active_until > clock_timestamp()
-$$;
-
 -- Rule 2: expires the lapsed holds that still have a live line on one of `p_seats` (their
 -- reservations locked in id order, as the sweep, cancel and payments lock a reservation before
 -- its lines); the trigger reservations_release_seats releases every line of each. Returns how
@@ -101,7 +94,7 @@ END;
 $$;
 
 -- A payment alone: as in 2025-01-03-000000_money_functions, but "in time" is rule 1 (decided
--- after the reservation's lock, and the token's window after the token's lock), and a payer without a wallet row can pay a 0-won reservation
+-- after the reservation's lock), and a payer without a wallet row can pay a 0-won reservation
 -- (the memory store's answer: a wallet that was never charged has balance 0).
 CREATE OR REPLACE FUNCTION pay_once(p_user bigint, p_key text, p_fingerprint text,
                                     p_reservation uuid, p_token uuid, p_payment uuid,
@@ -111,7 +104,6 @@ RETURNS money_call_result LANGUAGE plpgsql AS $$
 DECLARE
     v money_call_result;
     t record;
-    k record;
     v_balance bigint;
     v_at timestamptz;
     v_rejection text;
@@ -128,10 +120,11 @@ BEGIN
         RETURN v;
     END IF;
     IF p_token_active THEN
-        SELECT q.status, q.active_until INTO k FROM queue_tokens q
-         WHERE q.id = p_token AND q.user_id = p_user AND q.concert_id = t.concert_id
+        PERFORM 1 FROM queue_tokens
+         WHERE id = p_token AND user_id = p_user AND concert_id = t.concert_id
+           AND status = 'ACTIVE' AND active_until > now()
            FOR NO KEY UPDATE;
-        IF NOT FOUND OR NOT token_active(k.status, k.active_until) THEN
+        IF NOT FOUND THEN
             v.status := 'TOKEN_NOT_ACTIVE';
             RETURN v;
         END IF;

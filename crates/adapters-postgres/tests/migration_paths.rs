@@ -1,16 +1,25 @@
-//! Every database reaches the same head schema, whichever version of
-//! `2025-01-03-000000_money_functions` it applied.
+//! Every database reaches the same head schema, whichever version of an edited migration it
+//! applied.
 //!
-//! That migration was edited twice after it had landed; its first version is back in
-//! `migrations/` and the edits live in `2025-01-08-000000_money_functions_edits`. Three databases
-//! are migrated to the head with the crate's `run_migrations` and compared by
-//! `pg_dump --schema-only`:
-//! (a) one that applied the migrations as they were before the edits (up to the first 01-03),
-//! (b) one that applied the edited 01-03 (kept in `tests/fixtures/`) and 01-04 .. 01-07 as main
-//!     had them, and
-//! (c) a fresh one, straight to the head.
-//! A fresh database migrated up to 01-08 only must also equal (b) before 01-08: 01-08 changes
-//! nothing in a database that applied the edited 01-03.
+//! Two migrations were edited after they had landed; their first versions are back in
+//! `migrations/` and the edits live in new migrations:
+//! `2025-01-03-000000_money_functions` (edited in 843f339 and 771dc67) in
+//! `2025-01-08-000000_money_functions_edits`, and `2025-01-04-000000_sold_once` (edited in
+//! d8bf5d3) in `2025-01-08-000001_sold_once_edits`. The edited texts are kept in
+//! `tests/fixtures/`. Databases that applied each mix of versions main ever had are migrated to
+//! the head with the crate's `run_migrations` and compared with a fresh one (straight to the
+//! head) by `pg_dump --schema-only`:
+//! * the first 01-03 (with what came before it);
+//! * the edited 01-03, then the first 01-04 and 01-05 .. 01-07 (main before d8bf5d3);
+//! * the first 01-04 (with everything before it as it first landed);
+//! * the edited 01-03 and the edited 01-04, then 01-05 .. 01-07 (main before 01-08);
+//! * the first 01-03 and the edited 01-04, then 01-05 .. 01-08 (main before 01-08-000001).
+//!
+//! An edits migration changes nothing in a database that applied the edited text: a fresh
+//! database migrated up to it equals one that applied the edited text up to just before it. And a
+//! head reverted one migration at a time passes through the schema of a fresh database migrated up
+//! to each earlier migration, down to an empty one (except just below 01-04, whose landed down.sql
+//! recreates the pay_once of the edited 01-03 until 01-03's down.sql drops it).
 //!
 //! The dumps are compared as they are except for pg_dump's `\restrict` / `\unrestrict` lines,
 //! which carry a random key per dump (pg_dump 15.14 and later). No database name, owner or OID
@@ -31,13 +40,32 @@ use diesel_migrations::{FileBasedMigrations, MigrationHarness};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The migration whose landed text was edited later.
+/// A migration whose landed text was edited later, and that edited text (a directory with
+/// `up.sql` and `down.sql` under `tests/fixtures/`).
+struct Edited {
+    name: &'static str,
+    fixture: &'static str,
+}
+
+/// The first migration edited in place.
 const MONEY_FUNCTIONS: &str = "2025-01-03-000000_money_functions";
 /// Its text as main had it after the edits (843f339, 771dc67).
-const EDITED_MONEY_FUNCTIONS: &str =
-    "tests/fixtures/2025-01-03-000000_money_functions.edited-771dc67";
+const EDITED_MONEY_FUNCTIONS: Edited = Edited {
+    name: MONEY_FUNCTIONS,
+    fixture: "tests/fixtures/2025-01-03-000000_money_functions.edited-771dc67",
+};
 /// The migration that carries those edits.
 const EDITS: &str = "2025-01-08-000000_money_functions_edits";
+
+/// The second migration edited in place.
+const SOLD_ONCE: &str = "2025-01-04-000000_sold_once";
+/// Its text as main had it after the edit (d8bf5d3).
+const EDITED_SOLD_ONCE: Edited = Edited {
+    name: SOLD_ONCE,
+    fixture: "tests/fixtures/2025-01-04-000000_sold_once.edited-d8bf5d3",
+};
+/// The migration that carries that edit.
+const SOLD_ONCE_EDITS: &str = "2025-01-08-000001_sold_once_edits";
 
 type Blocking = AsyncConnectionWrapper<AsyncPgConnection>;
 
@@ -160,17 +188,14 @@ async fn database_with(admin: &str, picks: &[(String, PathBuf)]) -> String {
     url
 }
 
-/// `picks` with the edited 2025-01-03 (the fixture) in place of the landed one.
-fn with_edited_money_functions(picks: Vec<(String, PathBuf)>) -> Vec<(String, PathBuf)> {
-    let edited = Path::new(env!("CARGO_MANIFEST_DIR")).join(EDITED_MONEY_FUNCTIONS);
+/// `picks` with the edited text of each of `edited` in place of the landed one.
+fn with_edited(picks: Vec<(String, PathBuf)>, edited: &[Edited]) -> Vec<(String, PathBuf)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     picks
         .into_iter()
-        .map(|(name, dir)| {
-            if name == MONEY_FUNCTIONS {
-                (name, edited.clone())
-            } else {
-                (name, dir)
-            }
+        .map(|(name, dir)| match edited.iter().find(|e| e.name == name) {
+            Some(e) => (name, root.join(e.fixture)),
+            None => (name, dir),
         })
         .collect()
 }
@@ -283,7 +308,7 @@ async fn a_database_migrated_before_the_edits_reaches_the_head_schema() {
     let Some(admin) = common::admin_url() else {
         return;
     };
-    // Arrange: (a) 01-01, 01-02 and the first 01-03, as they were before 01-03 was edited
+    // Arrange: 01-01, 01-02 and the first 01-03, as they were before 01-03 was edited
     let old = database_with(&admin, &up_to(MONEY_FUNCTIONS)).await;
     let head = head_database(&admin).await;
     // Act
@@ -303,8 +328,12 @@ async fn a_database_migrated_with_the_edited_money_functions_reaches_the_head_sc
     let Some(admin) = common::admin_url() else {
         return;
     };
-    // Arrange: (b) the edited 01-03 and 01-04 .. 01-07, as main had them before 01-08
-    let old = database_with(&admin, &with_edited_money_functions(before(EDITS))).await;
+    // Arrange: the edited 01-03, then the first 01-04 and 01-05 .. 01-07 (main before d8bf5d3)
+    let old = database_with(
+        &admin,
+        &with_edited(before(EDITS), &[EDITED_MONEY_FUNCTIONS]),
+    )
+    .await;
     let head = head_database(&admin).await;
     // Act
     let applied = run_migrations(&old).await.unwrap();
@@ -327,8 +356,12 @@ async fn the_edits_migration_gives_a_fresh_database_what_the_edited_money_functi
     let Some(admin) = common::admin_url() else {
         return;
     };
-    // Arrange: main before 01-08 (the edited 01-03, then 01-04 .. 01-07)
-    let main_before = database_with(&admin, &with_edited_money_functions(before(EDITS))).await;
+    // Arrange: the edited 01-03, then the first 01-04 and 01-05 .. 01-07
+    let main_before = database_with(
+        &admin,
+        &with_edited(before(EDITS), &[EDITED_MONEY_FUNCTIONS]),
+    )
+    .await;
     // Act: a fresh database up to 01-08 (the first 01-03, then 01-04 .. 01-08)
     let fresh = database_with(&admin, &up_to(EDITS)).await;
     // Assert
@@ -385,4 +418,136 @@ async fn reverting_the_edits_returns_a_fresh_database_to_the_schema_before_them(
         "an empty database",
         &schema(&nothing),
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_migrated_with_the_first_sold_once_reaches_the_head_schema() {
+    let Some(admin) = common::admin_url() else {
+        return;
+    };
+    // Arrange: 01-01 .. 01-04, each as it first landed
+    let old = database_with(&admin, &up_to(SOLD_ONCE)).await;
+    let head = head_database(&admin).await;
+    // Act
+    let applied = run_migrations(&old).await.unwrap();
+    // Assert
+    assert_eq!(applied, versions_after(SOLD_ONCE));
+    assert_same_schema(
+        "first 01-04, then to the head",
+        &schema(&old),
+        "a fresh head",
+        &schema(&head),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_migrated_with_the_edited_sold_once_reaches_the_head_schema() {
+    let Some(admin) = common::admin_url() else {
+        return;
+    };
+    // Arrange: main before 01-08-000001: the first 01-03, the edited 01-04, then 01-05 .. 01-08
+    let picks = with_edited(before(SOLD_ONCE_EDITS), &[EDITED_SOLD_ONCE]);
+    let old = database_with(&admin, &picks).await;
+    let head = head_database(&admin).await;
+    // Act
+    let applied = run_migrations(&old).await.unwrap();
+    // Assert
+    assert!(
+        applied.starts_with(&[version(SOLD_ONCE_EDITS)]),
+        "{SOLD_ONCE_EDITS} not applied first: {applied:?}"
+    );
+    assert_eq!(applied, versions_after(&picks.last().unwrap().0));
+    assert_same_schema(
+        "edited 01-04, then to the head",
+        &schema(&old),
+        "a fresh head",
+        &schema(&head),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_migrated_with_both_edited_migrations_reaches_the_head_schema() {
+    let Some(admin) = common::admin_url() else {
+        return;
+    };
+    // Arrange: main before 01-08: the edited 01-03 and 01-04, then 01-05 .. 01-07
+    let picks = with_edited(before(EDITS), &[EDITED_MONEY_FUNCTIONS, EDITED_SOLD_ONCE]);
+    let old = database_with(&admin, &picks).await;
+    let head = head_database(&admin).await;
+    // Act
+    let applied = run_migrations(&old).await.unwrap();
+    // Assert
+    assert!(
+        applied.starts_with(&[version(EDITS), version(SOLD_ONCE_EDITS)]),
+        "{EDITS} and {SOLD_ONCE_EDITS} not applied first: {applied:?}"
+    );
+    assert_eq!(applied, versions_after(&picks.last().unwrap().0));
+    assert_same_schema(
+        "edited 01-03 and 01-04, then to the head",
+        &schema(&old),
+        "a fresh head",
+        &schema(&head),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sold_once_edits_give_a_fresh_database_what_the_edited_sold_once_gave() {
+    let Some(admin) = common::admin_url() else {
+        return;
+    };
+    // Arrange: main before 01-08-000001 (the edited 01-04, then 01-05 .. 01-08)
+    let picks = with_edited(before(SOLD_ONCE_EDITS), &[EDITED_SOLD_ONCE]);
+    let main_before = database_with(&admin, &picks).await;
+    // Act: a fresh database up to 01-08-000001 (the first 01-04, then 01-05 .. 01-08-000001)
+    let fresh = database_with(&admin, &up_to(SOLD_ONCE_EDITS)).await;
+    // Assert
+    assert_same_schema(
+        "a fresh database up to 01-08-000001",
+        &schema(&fresh),
+        "main before 01-08-000001 (edited 01-04)",
+        &schema(&main_before),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reverting_one_migration_at_a_time_passes_through_every_fresh_state() {
+    let Some(admin) = common::admin_url() else {
+        return;
+    };
+    // Arrange: a head, and for each migration a fresh database migrated up to the one before it
+    let head = head_database(&admin).await;
+    let mut expected = Vec::new();
+    for (name, _) in landed() {
+        let picks = before(&name);
+        let reference = match picks.last() {
+            Some((last, _)) => format!("a fresh database up to {last}"),
+            None => "an empty database".to_owned(),
+        };
+        expected.push((
+            name,
+            reference,
+            schema(&database_with(&admin, &picks).await),
+        ));
+    }
+    for (name, reference, want) in expected.into_iter().rev() {
+        // Act
+        let reverted = blocking(&head, |conn| {
+            conn.revert_last_migration(MIGRATIONS).unwrap().to_string()
+        })
+        .await;
+        // Assert
+        assert_eq!(reverted, version(&name));
+        if name == SOLD_ONCE {
+            // 01-04's landed down.sql recreates pay_once as the edited 01-03 had it (calling
+            // record_idempotent_outcome), not as the first 01-03 wrote it; 01-03's down.sql drops
+            // it again. Landed, that down.sql never changes: only this state differs.
+            continue;
+        }
+        assert_same_schema(
+            &format!("a head reverted down to before {name}"),
+            &schema(&head),
+            &reference,
+            &want,
+        );
+    }
 }

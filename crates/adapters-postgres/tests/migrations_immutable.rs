@@ -2,8 +2,10 @@
 //! sha256 in `tests/migrations.sha256`, and a new migration is pinned when it lands.
 //!
 //! Diesel applies a migration once, by version: a database that applied a migration never sees a
-//! later edit of its text (2025-01-03-000000_money_functions was edited twice after landing; its
-//! edits now live in 2025-01-08-000000_money_functions_edits). No database is needed.
+//! later edit of its text (2025-01-03-000000_money_functions was edited twice after landing and
+//! 2025-01-04-000000_sold_once once; their edits now live in
+//! 2025-01-08-000000_money_functions_edits and 2025-01-08-000001_sold_once_edits). No database is
+//! needed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
