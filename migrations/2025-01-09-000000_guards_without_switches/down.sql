@@ -1,4 +1,5 @@
--- Back to 2025-01-07: the two guard functions go, and pay_once (as 2025-01-04 defined it) returns.
+-- Back to 2025-01-08-000001_sold_once_edits: the two guard functions go, and pay_once (as that
+-- migration defined it) returns.
 DROP FUNCTION wallet_covers(bigint, bigint);
 DROP FUNCTION taken_seats(bigint[]);
 

@@ -4,10 +4,10 @@
 -- crates/adapters-postgres/src/wallet/pay.rs), so pay_once goes, switches and all.
 --
 -- The two guards that were still written inline in the service's statements become functions of
--- their own, like hold_payable and token_active (2025-01-04-000000_sold_once). A negative
--- control replaces a guard function in its own test database
--- (crates/adapters-postgres/tests/common/controls.rs) and runs exactly the statements the
--- service runs.
+-- their own, like hold_payable (2025-01-04-000000_sold_once) and token_active
+-- (2025-01-08-000001_sold_once_edits). A negative control replaces a guard function in its own
+-- test database (crates/adapters-postgres/tests/common/controls.rs) and runs exactly the
+-- statements the service runs.
 --
 -- Deploying: instances of older versions call pay_once. Stop them before this migration runs
 -- (docs/operations.md, "Upgrading").

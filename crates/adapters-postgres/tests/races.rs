@@ -531,10 +531,13 @@ async fn memory_negative_control_an_uncovered_wallet_is_caught() {
 
 const SEATS: usize = 30;
 
-/// 1000 users hold three adjacent seats each, all at once: odd users ask for [a, b, c], even
-/// users for [c, b, a] of the same triple (pairs of users share a triple; neighbouring triples
-/// overlap). Two winners in three cancel at once, so the seats keep changing hands. Returns the
-/// tally and how many successful holds could not be read back as expected.
+/// 1000 users hold three adjacent seats each: odd users ask for [a, b, c], even users for
+/// [c, b, a] of the same triple (pairs of users share a triple; neighbouring triples overlap).
+/// They come from 40 workers at once, each holding for one user after another, so holds keep
+/// arriving and many small transactions lock overlapping seats at the same time (a storm of all
+/// 1000 at once would be settled by a few big batches, one after the other). Nine winners in ten
+/// cancel at once, so the seats keep changing hands. Returns the tally and how many successful
+/// holds could not be read back as expected.
 async fn opposite_orders<S: Stores>(store: Arc<S>) -> (Tally, usize) {
     let (_, schedule) = concert_with_seats(&*store, SEATS, 10).await;
     let seats: Vec<SeatId> = schedule.seats.iter().map(|s| s.id).collect();
@@ -543,38 +546,44 @@ async fn opposite_orders<S: Stores>(store: Arc<S>) -> (Tally, usize) {
     for n in 1..=1000i64 {
         tokens.push(live_token(&*store, user(n), schedule.concert_id, queue()).await);
     }
-    let results = join_all((1..=1000i64).map(|n| {
-        let queue_token = tokens[usize::try_from(n - 1).unwrap()];
+    const WORKERS: i64 = 40;
+    let tokens = Arc::new(tokens);
+    let results = join_all((1..=WORKERS).map(|worker| {
         let store = Arc::clone(&store);
-        let first = usize::try_from((n - 1) / 2).unwrap() % (SEATS - 2);
-        let mut asked = seats[first..first + 3].to_vec();
-        if n % 2 == 0 {
-            asked.reverse();
-        }
+        let tokens = Arc::clone(&tokens);
+        let seats = seats.clone();
         tokio::spawn(async move {
-            let hold = domain::ports::NewHold {
-                reservation_id: ReservationId::from_uuid(new_id()),
-                user_id: user(n),
-                schedule_id,
-                seats: SeatSelection::new(asked, 4).unwrap(),
-                queue_token,
-            };
-            let outcome = store.hold(hold, hold_policy(secs(600), 4)).await;
-            let mut cancelled = false;
-            if let Ok(held) = &outcome {
-                if n % 3 != 0 {
-                    store.cancel(user(n), held.id).await.unwrap();
-                    cancelled = true;
+            let mut done = Vec::new();
+            for n in (worker..=1000).step_by(usize::try_from(WORKERS).unwrap()) {
+                let first = usize::try_from((n - 1) / 2).unwrap() % (SEATS - 2);
+                let mut asked = seats[first..first + 3].to_vec();
+                if n % 2 == 0 {
+                    asked.reverse();
                 }
+                let hold = domain::ports::NewHold {
+                    reservation_id: ReservationId::from_uuid(new_id()),
+                    user_id: user(n),
+                    schedule_id,
+                    seats: SeatSelection::new(asked, 4).unwrap(),
+                    queue_token: tokens[usize::try_from(n - 1).unwrap()],
+                };
+                let outcome = store.hold(hold, hold_policy(secs(600), 4)).await;
+                let mut cancelled = false;
+                if let Ok(held) = &outcome {
+                    if n % 10 != 0 {
+                        store.cancel(user(n), held.id).await.unwrap();
+                        cancelled = true;
+                    }
+                }
+                done.push((n, outcome, cancelled));
             }
-            (n, outcome, cancelled)
+            done
         })
     }))
     .await;
     let mut tally = Tally::default();
     let mut unreadable = 0;
-    for r in results {
-        let (n, outcome, cancelled) = r.unwrap();
+    for (n, outcome, cancelled) in results.into_iter().flat_map(Result::unwrap) {
         tally.attempts += 1;
         match outcome {
             Ok(held) => {
