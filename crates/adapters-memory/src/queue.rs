@@ -499,12 +499,7 @@ impl QueueStore for MemoryStore {
             .lines
             .get_mut(&concert_id)
             .ok_or(AdminQueueError::ConcertNotFound)?;
-        let old = line.overrides;
-        line.overrides = QueueSettingsPatch {
-            admit_batch: patch.admit_batch.or(old.admit_batch),
-            max_active: patch.max_active.or(old.max_active),
-            paused: patch.paused.or(old.paused),
-        };
+        line.overrides = line.overrides.then(patch);
         Ok(line.stats(now, &policy))
     }
 
