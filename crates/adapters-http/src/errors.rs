@@ -34,18 +34,21 @@ pub struct Problem {
     pub detail: String,
 }
 
-/// Everything that can go wrong in a request, already in the contract's terms.
+/// Everything that can go wrong in a request, already in the contract's terms. The variants
+/// that stand for a domain error carry that error's text (its `Display`) as the problem's
+/// `detail`; only the adapter's own failures (authentication, headers, bodies, the store being
+/// down) word their detail here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// 401: missing, malformed, badly signed or expired JWT.
     #[error("a valid bearer token is required")]
     Unauthenticated,
     /// 401: a queue-guarded endpoint called without a valid `Queue-Token`.
-    #[error("a valid Queue-Token header is required")]
-    QueueTokenRequired,
+    #[error("{0}")]
+    QueueTokenRequired(String),
     /// 403: the queue token is waiting, expired, or another user's or concert's.
-    #[error("the queue token is not active for this user and concert")]
-    QueueTokenNotActive,
+    #[error("{0}")]
+    QueueTokenNotActive(String),
     /// 403: an admin endpoint without the right key.
     #[error("this operation requires the operator key")]
     Forbidden,
@@ -56,37 +59,32 @@ pub enum ApiError {
     #[error("{0}")]
     Validation(String),
     /// 409: at least one seat is held or sold.
-    #[error("seats not available: {0:?}")]
-    SeatUnavailable(Vec<i64>),
+    #[error("{0}")]
+    SeatUnavailable(String),
     /// 409: the user would hold more seats than allowed.
-    #[error("would hold {would_hold} seats; the limit is {limit}")]
-    HoldLimitExceeded {
-        /// Seats held after this hold.
-        would_hold: u32,
-        /// The per-user limit.
-        limit: u32,
-    },
+    #[error("{0}")]
+    HoldLimitExceeded(String),
     /// 409: the reservation is expired, cancelled or already paid.
-    #[error("the reservation is expired, cancelled or already paid")]
-    ReservationNotPayable,
+    #[error("{0}")]
+    ReservationNotPayable(String),
     /// 409: only a HELD reservation can be cancelled.
-    #[error("the reservation is {0} and cannot be cancelled")]
-    ReservationNotCancellable(&'static str),
+    #[error("{0}")]
+    ReservationNotCancellable(String),
     /// 409: the wallet cannot cover the price.
-    #[error("the wallet balance does not cover the price")]
-    InsufficientBalance,
+    #[error("{0}")]
+    InsufficientBalance(String),
     /// 422: the charge would take the balance over the maximum.
-    #[error("the charge would take the balance over the maximum")]
-    BalanceLimitExceeded,
+    #[error("{0}")]
+    BalanceLimitExceeded(String),
     /// 400: charge or payment without an `Idempotency-Key`.
     #[error("the Idempotency-Key header is required")]
     IdempotencyKeyRequired,
     /// 422: the key was used before with another request.
-    #[error("the Idempotency-Key was used before with a different request")]
-    IdempotencyKeyReused,
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// 409: a request with the same key is still being processed.
-    #[error("a request with this Idempotency-Key is still being processed")]
-    IdempotencyKeyInUse,
+    #[error("{0}")]
+    IdempotencyKeyInUse(String),
     /// 413: a body over the limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
@@ -97,10 +95,12 @@ pub enum ApiError {
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
     /// 429: too many requests; retry after the given seconds.
-    #[error("too many requests; retry after {retry_after_secs} s")]
+    #[error("{detail}")]
     RateLimited {
         /// Seconds until a retry may succeed.
         retry_after_secs: u64,
+        /// What was limited.
+        detail: String,
     },
     /// 503: the store cannot be reached.
     #[error("the service is temporarily unavailable")]
@@ -116,20 +116,20 @@ impl ApiError {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::QueueTokenRequired => "QUEUE_TOKEN_REQUIRED",
-            Self::QueueTokenNotActive => "QUEUE_TOKEN_NOT_ACTIVE",
+            Self::QueueTokenRequired(_) => "QUEUE_TOKEN_REQUIRED",
+            Self::QueueTokenNotActive(_) => "QUEUE_TOKEN_NOT_ACTIVE",
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Validation(_) => "VALIDATION_FAILED",
             Self::SeatUnavailable(_) => "SEAT_UNAVAILABLE",
-            Self::HoldLimitExceeded { .. } => "HOLD_LIMIT_EXCEEDED",
-            Self::ReservationNotPayable => "RESERVATION_NOT_PAYABLE",
+            Self::HoldLimitExceeded(_) => "HOLD_LIMIT_EXCEEDED",
+            Self::ReservationNotPayable(_) => "RESERVATION_NOT_PAYABLE",
             Self::ReservationNotCancellable(_) => "RESERVATION_NOT_CANCELLABLE",
-            Self::InsufficientBalance => "INSUFFICIENT_BALANCE",
-            Self::BalanceLimitExceeded => "BALANCE_LIMIT_EXCEEDED",
+            Self::InsufficientBalance(_) => "INSUFFICIENT_BALANCE",
+            Self::BalanceLimitExceeded(_) => "BALANCE_LIMIT_EXCEEDED",
             Self::IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
-            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            Self::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
+            Self::IdempotencyKeyReused(_) => "IDEMPOTENCY_KEY_REUSED",
+            Self::IdempotencyKeyInUse(_) => "IDEMPOTENCY_KEY_IN_USE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -143,17 +143,17 @@ impl ApiError {
     #[must_use]
     pub const fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated | Self::QueueTokenRequired => StatusCode::UNAUTHORIZED,
-            Self::QueueTokenNotActive | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthenticated | Self::QueueTokenRequired(_) => StatusCode::UNAUTHORIZED,
+            Self::QueueTokenNotActive(_) | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) | Self::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             Self::SeatUnavailable(_)
-            | Self::HoldLimitExceeded { .. }
-            | Self::ReservationNotPayable
+            | Self::HoldLimitExceeded(_)
+            | Self::ReservationNotPayable(_)
             | Self::ReservationNotCancellable(_)
-            | Self::InsufficientBalance
-            | Self::IdempotencyKeyInUse => StatusCode::CONFLICT,
-            Self::BalanceLimitExceeded | Self::IdempotencyKeyReused => {
+            | Self::InsufficientBalance(_)
+            | Self::IdempotencyKeyInUse(_) => StatusCode::CONFLICT,
+            Self::BalanceLimitExceeded(_) | Self::IdempotencyKeyReused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -202,6 +202,7 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::TOO_MANY_REQUESTS => Self::RateLimited {
                 retry_after_secs: 1,
+                detail: "too many requests; retry after 1 s".to_owned(),
             },
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
                 Self::ServiceUnavailable
@@ -230,9 +231,10 @@ impl From<StoreError> for ApiError {
 
 impl From<QueueAccessError> for ApiError {
     fn from(e: QueueAccessError) -> Self {
+        let detail = e.to_string();
         match e {
-            QueueAccessError::TokenRequired => Self::QueueTokenRequired,
-            QueueAccessError::NotActive => Self::QueueTokenNotActive,
+            QueueAccessError::TokenRequired => Self::QueueTokenRequired(detail),
+            QueueAccessError::NotActive => Self::QueueTokenNotActive(detail),
         }
     }
 }
@@ -240,7 +242,7 @@ impl From<QueueAccessError> for ApiError {
 impl From<CreateScheduleError> for ApiError {
     fn from(e: CreateScheduleError) -> Self {
         match e {
-            CreateScheduleError::ConcertNotFound => Self::NotFound("concert not found".into()),
+            CreateScheduleError::ConcertNotFound => Self::NotFound(e.to_string()),
             CreateScheduleError::Store(s) => s.into(),
         }
     }
@@ -249,7 +251,7 @@ impl From<CreateScheduleError> for ApiError {
 impl From<BrowseError> for ApiError {
     fn from(e: BrowseError) -> Self {
         match e {
-            BrowseError::NotFound => Self::not_found(),
+            BrowseError::NotFound => Self::NotFound(e.to_string()),
             BrowseError::Access(a) => a.into(),
             BrowseError::Store(s) => s.into(),
         }
@@ -259,10 +261,11 @@ impl From<BrowseError> for ApiError {
 impl From<JoinQueueError> for ApiError {
     fn from(e: JoinQueueError) -> Self {
         match e {
-            JoinQueueError::ConcertNotFound => Self::NotFound("concert not found".into()),
-            JoinQueueError::RateLimited { retry_after_secs } => {
-                Self::RateLimited { retry_after_secs }
-            }
+            JoinQueueError::ConcertNotFound => Self::NotFound(e.to_string()),
+            JoinQueueError::RateLimited { retry_after_secs } => Self::RateLimited {
+                retry_after_secs,
+                detail: e.to_string(),
+            },
             JoinQueueError::Store(s) => s.into(),
         }
     }
@@ -280,17 +283,12 @@ impl From<QueueTokenError> for ApiError {
 impl From<HoldSeatsError> for ApiError {
     fn from(e: HoldSeatsError) -> Self {
         match e {
-            HoldSeatsError::InvalidSelection(v) => Self::Validation(v.to_string()),
-            HoldSeatsError::ScheduleNotFound => Self::NotFound("schedule not found".into()),
-            HoldSeatsError::SeatNotFound(seat) => {
-                Self::NotFound(format!("seat {seat} is not a seat of this schedule"))
+            HoldSeatsError::InvalidSelection(_) => Self::Validation(e.to_string()),
+            HoldSeatsError::ScheduleNotFound | HoldSeatsError::SeatNotFound(_) => {
+                Self::NotFound(e.to_string())
             }
-            HoldSeatsError::SeatUnavailable { seats } => {
-                Self::SeatUnavailable(seats.iter().map(|s| s.get()).collect())
-            }
-            HoldSeatsError::HoldLimitExceeded { would_hold, limit } => {
-                Self::HoldLimitExceeded { would_hold, limit }
-            }
+            HoldSeatsError::SeatUnavailable { .. } => Self::SeatUnavailable(e.to_string()),
+            HoldSeatsError::HoldLimitExceeded { .. } => Self::HoldLimitExceeded(e.to_string()),
             HoldSeatsError::Access(a) => a.into(),
             HoldSeatsError::Store(s) => s.into(),
         }
@@ -300,7 +298,7 @@ impl From<HoldSeatsError> for ApiError {
 impl From<ReservationReadError> for ApiError {
     fn from(e: ReservationReadError) -> Self {
         match e {
-            ReservationReadError::NotFound => Self::NotFound("reservation not found".into()),
+            ReservationReadError::NotFound => Self::NotFound(e.to_string()),
             ReservationReadError::Store(s) => s.into(),
         }
     }
@@ -309,8 +307,8 @@ impl From<ReservationReadError> for ApiError {
 impl From<CancelError> for ApiError {
     fn from(e: CancelError) -> Self {
         match e {
-            CancelError::NotFound => Self::NotFound("reservation not found".into()),
-            CancelError::NotCancellable(status) => Self::ReservationNotCancellable(status.as_str()),
+            CancelError::NotFound => Self::NotFound(e.to_string()),
+            CancelError::NotCancellable(_) => Self::ReservationNotCancellable(e.to_string()),
             CancelError::Store(s) => s.into(),
         }
     }
@@ -319,10 +317,10 @@ impl From<CancelError> for ApiError {
 impl From<ChargeError> for ApiError {
     fn from(e: ChargeError) -> Self {
         match e {
-            ChargeError::InvalidAmount(v) => Self::Validation(v.to_string()),
-            ChargeError::BalanceLimitExceeded => Self::BalanceLimitExceeded,
-            ChargeError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
-            ChargeError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse,
+            ChargeError::InvalidAmount(_) => Self::Validation(e.to_string()),
+            ChargeError::BalanceLimitExceeded => Self::BalanceLimitExceeded(e.to_string()),
+            ChargeError::IdempotencyKeyReused => Self::IdempotencyKeyReused(e.to_string()),
+            ChargeError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse(e.to_string()),
             ChargeError::Store(s) => s.into(),
         }
     }
@@ -331,12 +329,12 @@ impl From<ChargeError> for ApiError {
 impl From<PayError> for ApiError {
     fn from(e: PayError) -> Self {
         match e {
-            PayError::ReservationNotFound => Self::NotFound("reservation not found".into()),
+            PayError::ReservationNotFound => Self::NotFound(e.to_string()),
             PayError::Access(a) => a.into(),
-            PayError::NotPayable => Self::ReservationNotPayable,
-            PayError::InsufficientBalance => Self::InsufficientBalance,
-            PayError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
-            PayError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse,
+            PayError::NotPayable => Self::ReservationNotPayable(e.to_string()),
+            PayError::InsufficientBalance => Self::InsufficientBalance(e.to_string()),
+            PayError::IdempotencyKeyReused => Self::IdempotencyKeyReused(e.to_string()),
+            PayError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse(e.to_string()),
             PayError::Store(s) => s.into(),
         }
     }
@@ -345,7 +343,7 @@ impl From<PayError> for ApiError {
 impl From<AdminQueueError> for ApiError {
     fn from(e: AdminQueueError) -> Self {
         match e {
-            AdminQueueError::ConcertNotFound => Self::NotFound("concert not found".into()),
+            AdminQueueError::ConcertNotFound => Self::NotFound(e.to_string()),
             AdminQueueError::Store(s) => s.into(),
         }
     }
@@ -363,7 +361,9 @@ impl ResponseError for ApiError {
             Self::Unauthenticated => {
                 builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_secs.max(&1).to_string()));
             }
             Self::ServiceUnavailable => {
@@ -690,6 +690,7 @@ mod tests {
     fn responses_are_problem_json_with_headers() {
         let res = ApiError::RateLimited {
             retry_after_secs: 7,
+            detail: "slow down".to_owned(),
         }
         .error_response();
         assert_eq!(res.status().as_u16(), 429);
@@ -723,13 +724,64 @@ mod tests {
 
     #[test]
     fn problem_document_shape() {
-        let p = ApiError::SeatUnavailable(vec![3]).problem();
+        let p = ApiError::from(HoldSeatsError::SeatUnavailable {
+            seats: vec![seat(3)],
+        })
+        .problem();
         let v = serde_json::to_value(&p).expect("json");
         assert_eq!(v["type"], "about:blank");
         assert_eq!(v["title"], "Conflict");
         assert_eq!(v["status"], 409);
         assert_eq!(v["code"], "SEAT_UNAVAILABLE");
-        assert!(v["detail"].is_string());
+        assert_eq!(v["detail"], "seats not available: [3]");
+    }
+
+    #[test]
+    fn details_are_the_domain_errors_own_words() {
+        // Arrange
+        let domain_errors: Vec<(ApiError, String)> = vec![
+            (
+                QueueAccessError::NotActive.into(),
+                QueueAccessError::NotActive.to_string(),
+            ),
+            (
+                HoldSeatsError::HoldLimitExceeded {
+                    would_hold: 5,
+                    limit: 4,
+                }
+                .into(),
+                "would hold 5 seats; the limit is 4".to_owned(),
+            ),
+            (
+                CancelError::NotCancellable(ReservationStatus::Confirmed).into(),
+                CancelError::NotCancellable(ReservationStatus::Confirmed).to_string(),
+            ),
+            (
+                PayError::InsufficientBalance.into(),
+                PayError::InsufficientBalance.to_string(),
+            ),
+            (
+                JoinQueueError::RateLimited {
+                    retry_after_secs: 3,
+                }
+                .into(),
+                JoinQueueError::RateLimited {
+                    retry_after_secs: 3,
+                }
+                .to_string(),
+            ),
+        ];
+
+        // Act
+        let details: Vec<(String, String)> = domain_errors
+            .into_iter()
+            .map(|(api, text)| (api.problem().detail, text))
+            .collect();
+
+        // Assert
+        for (detail, text) in details {
+            assert_eq!(detail, text);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::errors::ApiError;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use domain::{IdempotencyKey, QueueTokenId};
+use domain::{IdempotencyKey, InvalidIdempotencyKey, QueueTokenId, IDEMPOTENCY_KEY_MAX_LEN};
 use paperclip::actix::OperationModifier;
 use paperclip::v2::models::{
     DataType, DataTypeFormat, DefaultOperationRaw, DefaultSchemaRaw, Either, Parameter, ParameterIn,
@@ -98,7 +98,7 @@ impl IdempotencyKeyHeader {
         }
         let text = raw
             .to_str()
-            .map_err(|_| ApiError::validation("Idempotency-Key must be visible ASCII"))?;
+            .map_err(|_| ApiError::Validation(InvalidIdempotencyKey.to_string()))?;
         IdempotencyKey::new(text.trim())
             .map(Self)
             .map_err(|e| ApiError::Validation(e.to_string()))
@@ -120,11 +120,13 @@ impl OperationModifier for IdempotencyKeyHeader {
     fn update_parameter(op: &mut DefaultOperationRaw) {
         op.parameters.push(Either::Right(header_parameter(
             IDEMPOTENCY_KEY_HEADER,
-            "1 to 255 visible ASCII characters, scoped to the user and kept at least 24 h. \
-             Missing: 400 IDEMPOTENCY_KEY_REQUIRED; malformed: 400 VALIDATION_FAILED. The same \
-             key with the same request replays the first answer (with `Idempotent-Replayed: \
-             true`); with another request: 422 IDEMPOTENCY_KEY_REUSED; while the first is \
-             running: 409 IDEMPOTENCY_KEY_IN_USE.",
+            &format!(
+                "1 to {IDEMPOTENCY_KEY_MAX_LEN} visible ASCII characters, scoped to the user \
+                 and kept at least 24 h. Missing: 400 IDEMPOTENCY_KEY_REQUIRED; malformed: 400 \
+                 VALIDATION_FAILED. The same key with the same request replays the first answer \
+                 (with `Idempotent-Replayed: true`); with another request: 422 \
+                 IDEMPOTENCY_KEY_REUSED; while the first is running: 409 IDEMPOTENCY_KEY_IN_USE."
+            ),
             None,
         )));
     }

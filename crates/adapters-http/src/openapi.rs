@@ -5,7 +5,11 @@
 //! so that a request valid by the document is accepted and one invalid by it is refused.
 
 use application::Settings;
-use domain::{MAX_PAGE_LIMIT, MAX_QUEUE_SETTING, MAX_SEATS_PER_SCHEDULE, SEAT_PRICE_MAX};
+use domain::{
+    CONCERT_TEXT_MAX, DEFAULT_CHARGE_MAX, DEFAULT_MAX_SEATS_PER_RESERVATION,
+    IDEMPOTENCY_KEY_MAX_LEN, MAX_PAGE_LIMIT, MAX_QUEUE_SETTING, MAX_SEATS_PER_SCHEDULE,
+    SEAT_PRICE_MAX, SEAT_TEXT_MAX,
+};
 use paperclip::v2::models::{DefaultApiRaw, Info};
 use serde_json::{json, Map, Value};
 
@@ -56,24 +60,19 @@ impl DocLimits {
 }
 
 impl Default for DocLimits {
-    /// The default settings' limits (4 seats, 1 000 000 KRW).
+    /// The domain's default limits.
     fn default() -> Self {
         Self {
-            max_seats_per_reservation: 4,
-            charge_max: 1_000_000,
+            max_seats_per_reservation: DEFAULT_MAX_SEATS_PER_RESERVATION,
+            charge_max: DEFAULT_CHARGE_MAX.won(),
         }
     }
 }
-
-/// Longest concert title or venue, in characters (the domain's bound).
-const CONCERT_TEXT_MAX: u32 = 200;
-/// Longest seat number or grade, in characters (the domain's bound).
-const SEAT_TEXT_MAX: u32 = 32;
 /// A text without NUL (PostgreSQL cannot store it) with at least one character that trimming
 /// keeps: the middle class is exactly what Rust's `str::trim` (Unicode `White_Space`) does not
 /// remove, minus NUL; spelled for ECMA-262 regexes.
 const NOT_BLANK: &str = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
-/// An `Idempotency-Key`: 1 to 255 visible ASCII characters.
+/// An `Idempotency-Key`: visible ASCII characters (its length is stated apart).
 const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]+$";
 
 /// Finishes the converted OpenAPI 3 document: bearer security schemes, problem+json error
@@ -146,7 +145,7 @@ fn property<'a>(schema: Option<&'a mut Value>, name: &str) -> Option<&'a mut Val
 fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits) {
     let closed = json!({"additionalProperties": false});
     let id = json!({"minimum": 1});
-    let text = |max: u32| json!({"minLength": 1, "maxLength": max, "pattern": NOT_BLANK});
+    let text = |max: usize| json!({"minLength": 1, "maxLength": max, "pattern": NOT_BLANK});
     let queue_setting = json!({"minimum": 1, "maximum": MAX_QUEUE_SETTING});
     for name in [
         "ChargeRequest",
@@ -202,8 +201,8 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits
     }
 }
 
-/// States the parameter rules: ids in paths are positive, a page holds 1 to 100 items, an
-/// `Idempotency-Key` is 1 to 255 visible ASCII characters.
+/// States the parameter rules: ids in paths are positive, a page holds 1 to [`MAX_PAGE_LIMIT`]
+/// items, an `Idempotency-Key` is 1 to [`IDEMPOTENCY_KEY_MAX_LEN`] visible ASCII characters.
 fn constrain_parameters(op: &mut Map<String, Value>) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
         return;
@@ -215,7 +214,7 @@ fn constrain_parameters(op: &mut Map<String, Value>) {
             ("path", "concertId" | "scheduleId") => json!({"minimum": 1}),
             ("query", "limit") => json!({"minimum": 1, "maximum": MAX_PAGE_LIMIT}),
             ("header", "Idempotency-Key") => {
-                json!({"minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN})
+                json!({"minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LEN, "pattern": IDEMPOTENCY_KEY_PATTERN})
             }
             _ => continue,
         };
@@ -459,7 +458,7 @@ mod tests {
             .is_none());
         let params = &done["paths"]["/x/{concertId}"]["post"]["parameters"];
         assert_eq!(params[0]["schema"]["minimum"], 1);
-        assert_eq!(params[1]["schema"]["maximum"], 100);
-        assert_eq!(params[2]["schema"]["maxLength"], 255);
+        assert_eq!(params[1]["schema"]["maximum"], MAX_PAGE_LIMIT);
+        assert_eq!(params[2]["schema"]["maxLength"], IDEMPOTENCY_KEY_MAX_LEN);
     }
 }

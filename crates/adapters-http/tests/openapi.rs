@@ -95,12 +95,14 @@ impl Mocks {
         let settings = Settings {
             queue: QueuePolicy::new(100, 1000, Duration::from_millis(1000), s(600), s(300))
                 .expect("queue policy"),
-            hold: HoldPolicy::new(s(300), 4, 4).expect("hold policy"),
-            wallet: WalletPolicy::new(
-                Money::new(1_000_000).expect("money"),
-                Money::new(100_000_000).expect("money"),
+            hold: HoldPolicy::new(
+                s(300),
+                domain::DEFAULT_MAX_SEATS_PER_RESERVATION,
+                domain::DEFAULT_MAX_SEATS_HELD_PER_USER,
             )
-            .expect("wallet policy"),
+            .expect("hold policy"),
+            wallet: WalletPolicy::new(domain::DEFAULT_CHARGE_MAX, domain::DEFAULT_BALANCE_MAX)
+                .expect("wallet policy"),
         };
         let limiter = JoinRateLimiter::new(JoinRateLimit {
             max_joins: 0,

@@ -61,12 +61,7 @@ impl QueueLine {
 
     /// Merges the operator's `patch` into the overrides (a field it leaves out stays).
     pub(crate) fn override_settings(&mut self, patch: QueueSettingsPatch) {
-        let old = self.overrides;
-        self.overrides = QueueSettingsPatch {
-            admit_batch: patch.admit_batch.or(old.admit_batch),
-            max_active: patch.max_active.or(old.max_active),
-            paused: patch.paused.or(old.paused),
-        };
+        self.overrides = self.overrides.then(patch);
     }
 
     /// `user`'s latest token in this line, if any (live unless its status says otherwise).

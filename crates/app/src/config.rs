@@ -6,8 +6,12 @@
 use adapters_http::JwtRules;
 use adapters_scheduler::JobIntervals;
 use application::{JoinRateLimit, Settings};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use domain::{HoldPolicy, InvalidPolicy, Money, QueuePolicy, WalletPolicy};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use domain::{
+    HoldPolicy, InvalidPolicy, Money, PolicyField, PolicyRule, QueuePolicy, WalletPolicy,
+    DEFAULT_BALANCE_MAX, DEFAULT_CHARGE_MAX, DEFAULT_MAX_SEATS_HELD_PER_USER,
+    DEFAULT_MAX_SEATS_PER_RESERVATION,
+};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
@@ -136,8 +140,8 @@ pub struct Config {
     #[arg(long, env = "DATABASE_POOL_SIZE", global = true)]
     pub database_pool_size: Option<u32>,
 
-    /// HS256 secret of user JWTs [default: `dev-secret` without DATABASE_URL on a loopback
-    /// BIND_ADDR; required otherwise, at least 32 bytes with DATABASE_URL].
+    /// HS256 secret of user JWTs, at least 32 bytes with DATABASE_URL [default: `dev-secret`
+    /// without DATABASE_URL on a loopback BIND_ADDR; required otherwise].
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<Secret>,
 
@@ -197,7 +201,7 @@ pub struct Config {
     #[arg(
         long,
         env = "MAX_SEATS_PER_RESERVATION",
-        default_value_t = 4,
+        default_value_t = DEFAULT_MAX_SEATS_PER_RESERVATION,
         global = true
     )]
     pub max_seats_per_reservation: u32,
@@ -206,20 +210,25 @@ pub struct Config {
     #[arg(
         long,
         env = "MAX_SEATS_HELD_PER_USER",
-        default_value_t = 4,
+        default_value_t = DEFAULT_MAX_SEATS_HELD_PER_USER,
         global = true
     )]
     pub max_seats_held_per_user: u32,
 
     /// Largest single wallet charge, in KRW.
-    #[arg(long, env = "CHARGE_MAX", default_value_t = 1_000_000, global = true)]
+    #[arg(
+        long,
+        env = "CHARGE_MAX",
+        default_value_t = DEFAULT_CHARGE_MAX.won().unsigned_abs(),
+        global = true
+    )]
     pub charge_max: u64,
 
     /// Largest wallet balance, in KRW.
     #[arg(
         long,
         env = "BALANCE_MAX",
-        default_value_t = 100_000_000,
+        default_value_t = DEFAULT_BALANCE_MAX.won().unsigned_abs(),
         global = true
     )]
     pub balance_max: u64,
@@ -283,9 +292,6 @@ pub struct Config {
 /// Why the settings were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// A value the domain refuses (zero counts or durations, charge above balance maximum).
-    #[error(transparent)]
-    Policy(#[from] InvalidPolicy),
     /// A secret that must be given explicitly when a database is configured.
     #[error(
         "{name} must be set to a real secret when DATABASE_URL is set \
@@ -306,7 +312,8 @@ pub enum ConfigError {
         /// The address the service would listen on.
         bind_addr: String,
     },
-    /// Any other refused value.
+    /// A refused value (the domain's policy rules are reported here too, with the setting's
+    /// name).
     #[error("invalid setting {name}: {reason}")]
     Invalid {
         /// The variable's name.
@@ -320,6 +327,35 @@ fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         name,
         reason: reason.into(),
+    }
+}
+
+/// The setting (environment variable) that carries a policy value of the domain.
+#[must_use]
+pub const fn setting_name(field: PolicyField) -> &'static str {
+    match field {
+        PolicyField::QueueAdmitBatch => "QUEUE_ADMIT_BATCH",
+        PolicyField::QueueMaxActive => "QUEUE_MAX_ACTIVE",
+        PolicyField::QueueAdmitInterval => "QUEUE_ADMIT_INTERVAL_MS",
+        PolicyField::QueueActiveTtl => "QUEUE_ACTIVE_TTL_SECS",
+        PolicyField::QueueIdleTimeout => "QUEUE_IDLE_TIMEOUT_SECS",
+        PolicyField::HoldTtl => "HOLD_TTL_SECS",
+        PolicyField::MaxSeatsPerReservation => "MAX_SEATS_PER_RESERVATION",
+        PolicyField::MaxSeatsHeldPerUser => "MAX_SEATS_HELD_PER_USER",
+        PolicyField::ChargeMax => "CHARGE_MAX",
+        PolicyField::BalanceMax => "BALANCE_MAX",
+    }
+}
+
+/// Reports a domain policy refusal in the operator's terms.
+impl From<InvalidPolicy> for ConfigError {
+    fn from(e: InvalidPolicy) -> Self {
+        let reason = match e.rule {
+            PolicyRule::AtLeastOne => "must be at least 1".to_owned(),
+            PolicyRule::LongerThanZero => "must be longer than zero".to_owned(),
+            PolicyRule::NotAbove(other) => format!("must not exceed {}", setting_name(other)),
+        };
+        invalid(setting_name(e.field), reason)
     }
 }
 
@@ -386,37 +422,27 @@ impl Config {
         Cli::try_parse_from(args).map(|cli| cli.config)
     }
 
-    /// The documented defaults, without reading flags or the environment, except that the
-    /// server listens on `127.0.0.1:0` (a free port) with two HTTP workers (tests start many
-    /// instances). Override fields for a test:
+    /// The declared defaults (those of the command line, read without flags or the
+    /// environment), except that the server listens on `127.0.0.1:0` (a free port) with two
+    /// HTTP workers (tests start many instances). Override fields for a test:
     /// `Config { hold_ttl_secs: 1, ..Config::for_tests() }`.
+    ///
+    /// # Panics
+    /// If the declared defaults do not parse (`the_command_line_is_well_formed` catches that).
     #[must_use]
     pub fn for_tests() -> Self {
+        let matches = Cli::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["concert-reservation"])
+            .and_then(|m| Cli::from_arg_matches(&m));
+        let defaults = match matches {
+            Ok(cli) => cli.config,
+            Err(e) => panic!("the declared defaults do not parse: {e}"),
+        };
         Self {
             bind_addr: "127.0.0.1:0".to_owned(),
-            database_url: None,
-            database_pool_size: None,
-            jwt_secret: None,
-            jwt_issuer: None,
-            jwt_audience: None,
-            admin_api_key: None,
-            queue_admit_interval_ms: 1000,
-            queue_admit_batch: 100,
-            queue_max_active: 1000,
-            queue_active_ttl_secs: 600,
-            queue_idle_timeout_secs: 300,
-            hold_ttl_secs: 300,
-            max_seats_per_reservation: 4,
-            max_seats_held_per_user: 4,
-            charge_max: 1_000_000,
-            balance_max: 100_000_000,
-            log_format: LogFormat::Pretty,
             http_workers: Some(2),
-            queue_join_rate_limit: 10,
-            queue_join_rate_window_secs: 60,
-            expiry_sweep_interval_ms: 1000,
-            request_timeout_secs: 10,
-            demo_data: true,
+            ..defaults
         }
     }
 
@@ -585,10 +611,12 @@ impl Config {
             self.max_seats_held_per_user,
         )?;
         if hold.max_seats_per_reservation() > hold.max_seats_held_per_user() {
-            return Err(invalid(
-                "MAX_SEATS_PER_RESERVATION",
-                "must not exceed MAX_SEATS_HELD_PER_USER (such a hold could never succeed)",
-            ));
+            // Such a hold could never succeed.
+            return Err(InvalidPolicy {
+                field: PolicyField::MaxSeatsPerReservation,
+                rule: PolicyRule::NotAbove(PolicyField::MaxSeatsHeldPerUser),
+            }
+            .into());
         }
         let wallet = WalletPolicy::new(
             money("CHARGE_MAX", self.charge_max)?,
@@ -648,44 +676,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
     use std::sync::{Mutex, MutexGuard, PoisonError};
 
-    /// Every variable the binary reads; cleared around the tests that parse, which run one at a
-    /// time (the process environment is shared by all tests of this binary).
-    const VARS: &[&str] = &[
-        "BIND_ADDR",
-        "DATABASE_URL",
-        "DATABASE_POOL_SIZE",
-        "JWT_SECRET",
-        "JWT_ISSUER",
-        "JWT_AUDIENCE",
-        "ADMIN_API_KEY",
-        "QUEUE_ADMIT_INTERVAL_MS",
-        "QUEUE_ADMIT_BATCH",
-        "QUEUE_MAX_ACTIVE",
-        "QUEUE_ACTIVE_TTL_SECS",
-        "QUEUE_IDLE_TIMEOUT_SECS",
-        "HOLD_TTL_SECS",
-        "MAX_SEATS_PER_RESERVATION",
-        "MAX_SEATS_HELD_PER_USER",
-        "CHARGE_MAX",
-        "BALANCE_MAX",
-        "LOG_FORMAT",
-        "HTTP_WORKERS",
-        "QUEUE_JOIN_RATE_LIMIT",
-        "QUEUE_JOIN_RATE_WINDOW_SECS",
-        "EXPIRY_SWEEP_INTERVAL_MS",
-        "REQUEST_TIMEOUT_SECS",
-        "DEMO_DATA",
-    ];
+    /// Every variable the binary reads (as the command line declares them); cleared around the
+    /// tests that parse, which run one at a time (the process environment is shared by all
+    /// tests of this binary).
+    fn vars() -> Vec<String> {
+        Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect()
+    }
 
     static ENV: Mutex<()> = Mutex::new(());
 
     /// Holds the environment lock with every variable of ours unset.
     fn clean_env() -> MutexGuard<'static, ()> {
         let guard = ENV.lock().unwrap_or_else(PoisonError::into_inner);
-        for var in VARS {
+        for var in vars() {
             std::env::remove_var(var);
         }
         guard
@@ -758,7 +767,7 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(!c.demo_data);
         assert_eq!(c.queue_admit_batch, 100, "default");
-        for var in VARS {
+        for var in vars() {
             std::env::remove_var(var);
         }
     }
@@ -801,7 +810,9 @@ mod tests {
     #[test]
     fn help_lists_every_setting_with_its_variable_and_default() {
         let help = Cli::command().render_long_help().to_string();
-        for var in VARS {
+        let vars = vars();
+        assert!(vars.len() >= 24, "{vars:?}");
+        for var in vars {
             assert!(
                 help.contains(&format!("env: {var}")),
                 "{var} missing in --help"
@@ -812,6 +823,20 @@ mod tests {
         assert!(help.contains("[default: 127.0.0.1:8080]"));
         assert!(help.contains("[default: 300]"));
         assert!(help.contains("dev-secret"));
+    }
+
+    #[test]
+    fn every_policy_value_is_reported_under_a_declared_setting() {
+        // Arrange
+        let vars = vars();
+
+        // Act
+        let names: Vec<&str> = PolicyField::ALL.into_iter().map(setting_name).collect();
+
+        // Assert
+        for name in names {
+            assert!(vars.iter().any(|v| v == name), "{name} is not a setting");
+        }
     }
 
     #[test]
@@ -1013,7 +1038,7 @@ mod tests {
             .expect("parses")
             .config;
         let r = c.resolve().expect("valid");
-        for var in VARS {
+        for var in vars() {
             std::env::remove_var(var);
         }
 
@@ -1132,8 +1157,7 @@ mod tests {
                 max_seats_per_reservation: 5,
                 ..base()
             }),
-            "invalid setting MAX_SEATS_PER_RESERVATION: must not exceed MAX_SEATS_HELD_PER_USER \
-             (such a hold could never succeed)"
+            "invalid setting MAX_SEATS_PER_RESERVATION: must not exceed MAX_SEATS_HELD_PER_USER"
         );
         assert!(refused(Config {
             balance_max: u64::MAX,

@@ -107,7 +107,7 @@ async fn an_invalid_amount_is_refused_and_nothing_is_stored() {
         assert_eq!(
             result,
             Err(ChargeError::InvalidAmount(InvalidChargeAmount {
-                max: 1_000_000
+                max: domain::DEFAULT_CHARGE_MAX.won()
             })),
             "amount {amount}"
         );

@@ -47,21 +47,26 @@ macro_rules! bounded_text {
     };
 }
 
+/// Longest concert title or venue, in characters (after trimming).
+pub const CONCERT_TEXT_MAX: usize = 200;
+/// Longest seat number or grade, in characters (after trimming).
+pub const SEAT_TEXT_MAX: usize = 32;
+
 bounded_text!(
     /// A concert's title.
-    ConcertTitle, "title", 200
+    ConcertTitle, "title", CONCERT_TEXT_MAX
 );
 bounded_text!(
     /// Where a concert takes place.
-    Venue, "venue", 200
+    Venue, "venue", CONCERT_TEXT_MAX
 );
 bounded_text!(
     /// A seat's label within its schedule, such as `A-12`.
-    SeatNumber, "number", 32
+    SeatNumber, "number", SEAT_TEXT_MAX
 );
 bounded_text!(
     /// A seat's price grade, such as `VIP` or `R`.
-    SeatGrade, "grade", 32
+    SeatGrade, "grade", SEAT_TEXT_MAX
 );
 
 /// A concert as listed in the catalogue.

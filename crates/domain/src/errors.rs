@@ -82,7 +82,7 @@ pub enum HoldSeatsError {
     #[error("seat {0} is not a seat of this schedule")]
     SeatNotFound(SeatId),
     /// At least one seat is held or sold; nothing was held.
-    #[error("seats not available: {seats:?}")]
+    #[error("seats not available: {}", seat_list(seats))]
     SeatUnavailable {
         /// The seats that are taken (ascending).
         seats: Vec<SeatId>,
@@ -101,6 +101,12 @@ pub enum HoldSeatsError {
     /// Store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// `[1, 2]`: the ids as a client knows them.
+fn seat_list(seats: &[SeatId]) -> String {
+    let ids: Vec<i64> = seats.iter().map(|s| s.get()).collect();
+    format!("{ids:?}")
 }
 
 /// Reading one reservation.

@@ -5,21 +5,27 @@ use crate::{ChargeReceipt, PaymentReceipt};
 
 /// Why an `Idempotency-Key` header value was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
+#[error("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_LEN} visible ASCII characters")]
 pub struct InvalidIdempotencyKey;
+
+/// Longest `Idempotency-Key`, in characters (bytes: they are ASCII).
+pub const IDEMPOTENCY_KEY_MAX_LEN: usize = 255;
 
 /// A client-chosen key, scoped to the user.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    /// Accepts 1..=255 visible ASCII characters.
+    /// Accepts 1..=[`IDEMPOTENCY_KEY_MAX_LEN`] visible ASCII characters.
     ///
     /// # Errors
     /// [`InvalidIdempotencyKey`] otherwise.
     pub fn new(value: impl Into<String>) -> Result<Self, InvalidIdempotencyKey> {
         let value = value.into();
-        if value.is_empty() || value.len() > 255 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        if value.is_empty()
+            || value.len() > IDEMPOTENCY_KEY_MAX_LEN
+            || !value.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(InvalidIdempotencyKey);
         }
         Ok(Self(value))

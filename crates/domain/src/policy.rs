@@ -1,34 +1,106 @@
 //! Operator-tunable limits, validated once at start-up and handed to the use cases and stores.
+//! The rules name the value they refuse ([`PolicyField`]); how an operator spells it (an
+//! environment variable, a flag) is the configuration layer's business.
 
 use crate::Money;
 use std::time::Duration;
 
-/// Why a policy value was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid setting {name}: {reason}")]
-pub struct InvalidPolicy {
-    /// The setting's name.
-    pub name: &'static str,
-    /// What is wrong with it.
-    pub reason: &'static str,
+/// The default largest single charge: 1,000,000 KRW.
+pub const DEFAULT_CHARGE_MAX: Money = const_won(1_000_000);
+/// The default largest wallet balance: 100,000,000 KRW.
+pub const DEFAULT_BALANCE_MAX: Money = const_won(100_000_000);
+/// The default most seats in one hold.
+pub const DEFAULT_MAX_SEATS_PER_RESERVATION: u32 = 4;
+/// The default most seats one user may hold at once, over all holds.
+pub const DEFAULT_MAX_SEATS_HELD_PER_USER: u32 = 4;
+
+/// An amount known at compile time to be valid.
+const fn const_won(won: i64) -> Money {
+    match Money::new(won) {
+        Ok(money) => money,
+        Err(_) => panic!("a policy default is not negative"),
+    }
 }
 
-fn positive(name: &'static str, value: u32) -> Result<u32, InvalidPolicy> {
+/// A value of a policy, as the rules name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyField {
+    /// [`QueuePolicy::admit_batch`].
+    QueueAdmitBatch,
+    /// [`QueuePolicy::max_active`].
+    QueueMaxActive,
+    /// [`QueuePolicy::admit_interval`].
+    QueueAdmitInterval,
+    /// [`QueuePolicy::active_ttl`].
+    QueueActiveTtl,
+    /// [`QueuePolicy::idle_timeout`].
+    QueueIdleTimeout,
+    /// [`HoldPolicy::ttl`].
+    HoldTtl,
+    /// [`HoldPolicy::max_seats_per_reservation`].
+    MaxSeatsPerReservation,
+    /// [`HoldPolicy::max_seats_held_per_user`].
+    MaxSeatsHeldPerUser,
+    /// [`WalletPolicy::charge_max`].
+    ChargeMax,
+    /// [`WalletPolicy::balance_max`].
+    BalanceMax,
+}
+
+impl PolicyField {
+    /// Every field, in declaration order.
+    pub const ALL: [Self; 10] = [
+        Self::QueueAdmitBatch,
+        Self::QueueMaxActive,
+        Self::QueueAdmitInterval,
+        Self::QueueActiveTtl,
+        Self::QueueIdleTimeout,
+        Self::HoldTtl,
+        Self::MaxSeatsPerReservation,
+        Self::MaxSeatsHeldPerUser,
+        Self::ChargeMax,
+        Self::BalanceMax,
+    ];
+}
+
+/// The rule a policy value broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyRule {
+    /// A count of 0.
+    AtLeastOne,
+    /// A zero duration.
+    LongerThanZero,
+    /// More than another field allows.
+    NotAbove(PolicyField),
+}
+
+/// Why a policy value was refused. Its `Display` names fields as the domain does (`ChargeMax`);
+/// the configuration layer reports it with the setting's own name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid policy value {field:?}: {rule:?}")]
+pub struct InvalidPolicy {
+    /// The refused value.
+    pub field: PolicyField,
+    /// The rule it broke.
+    pub rule: PolicyRule,
+}
+
+fn positive(field: PolicyField, value: u32) -> Result<u32, InvalidPolicy> {
     if value == 0 {
         Err(InvalidPolicy {
-            name,
-            reason: "must be at least 1",
+            field,
+            rule: PolicyRule::AtLeastOne,
         })
     } else {
         Ok(value)
     }
 }
 
-fn nonzero_duration(name: &'static str, value: Duration) -> Result<Duration, InvalidPolicy> {
+fn nonzero_duration(field: PolicyField, value: Duration) -> Result<Duration, InvalidPolicy> {
     if value.is_zero() {
         Err(InvalidPolicy {
-            name,
-            reason: "must be longer than zero",
+            field,
+            rule: PolicyRule::LongerThanZero,
         })
     } else {
         Ok(value)
@@ -59,11 +131,11 @@ impl QueuePolicy {
         idle_timeout: Duration,
     ) -> Result<Self, InvalidPolicy> {
         Ok(Self {
-            admit_batch: positive("QUEUE_ADMIT_BATCH", admit_batch)?,
-            max_active: positive("QUEUE_MAX_ACTIVE", max_active)?,
-            admit_interval: nonzero_duration("QUEUE_ADMIT_INTERVAL_MS", admit_interval)?,
-            active_ttl: nonzero_duration("QUEUE_ACTIVE_TTL_SECS", active_ttl)?,
-            idle_timeout: nonzero_duration("QUEUE_IDLE_TIMEOUT_SECS", idle_timeout)?,
+            admit_batch: positive(PolicyField::QueueAdmitBatch, admit_batch)?,
+            max_active: positive(PolicyField::QueueMaxActive, max_active)?,
+            admit_interval: nonzero_duration(PolicyField::QueueAdmitInterval, admit_interval)?,
+            active_ttl: nonzero_duration(PolicyField::QueueActiveTtl, active_ttl)?,
+            idle_timeout: nonzero_duration(PolicyField::QueueIdleTimeout, idle_timeout)?,
         })
     }
 
@@ -106,19 +178,24 @@ impl HoldPolicy {
     /// Validates the hold settings.
     ///
     /// # Errors
-    /// [`InvalidPolicy`] when a limit is 0, the TTL is zero, or one hold could exceed the per-user cap.
+    /// [`InvalidPolicy`] when a limit is 0 or the TTL is zero. (A per-hold limit above the
+    /// per-user one is allowed here, the store then refuses such holds; the configuration
+    /// refuses it for the service.)
     pub fn new(
         ttl: Duration,
         max_seats_per_reservation: u32,
         max_seats_held_per_user: u32,
     ) -> Result<Self, InvalidPolicy> {
         let policy = Self {
-            ttl: nonzero_duration("HOLD_TTL_SECS", ttl)?,
+            ttl: nonzero_duration(PolicyField::HoldTtl, ttl)?,
             max_seats_per_reservation: positive(
-                "MAX_SEATS_PER_RESERVATION",
+                PolicyField::MaxSeatsPerReservation,
                 max_seats_per_reservation,
             )?,
-            max_seats_held_per_user: positive("MAX_SEATS_HELD_PER_USER", max_seats_held_per_user)?,
+            max_seats_held_per_user: positive(
+                PolicyField::MaxSeatsHeldPerUser,
+                max_seats_held_per_user,
+            )?,
         };
         Ok(policy)
     }
@@ -155,14 +232,14 @@ impl WalletPolicy {
     pub fn new(charge_max: Money, balance_max: Money) -> Result<Self, InvalidPolicy> {
         if charge_max == Money::ZERO {
             return Err(InvalidPolicy {
-                name: "CHARGE_MAX",
-                reason: "must be at least 1",
+                field: PolicyField::ChargeMax,
+                rule: PolicyRule::AtLeastOne,
             });
         }
         if charge_max > balance_max {
             return Err(InvalidPolicy {
-                name: "CHARGE_MAX",
-                reason: "must not exceed BALANCE_MAX",
+                field: PolicyField::ChargeMax,
+                rule: PolicyRule::NotAbove(PolicyField::BalanceMax),
             });
         }
         Ok(Self {
@@ -199,7 +276,40 @@ mod tests {
     #[test]
     fn charge_max_cannot_exceed_balance_max() {
         let m = |v| Money::new(v).unwrap_or_default();
-        assert!(WalletPolicy::new(m(10), m(5)).is_err());
+        assert_eq!(
+            WalletPolicy::new(m(10), m(5)),
+            Err(InvalidPolicy {
+                field: PolicyField::ChargeMax,
+                rule: PolicyRule::NotAbove(PolicyField::BalanceMax),
+            })
+        );
         assert!(WalletPolicy::new(m(5), m(10)).is_ok());
+        assert!(WalletPolicy::new(DEFAULT_CHARGE_MAX, DEFAULT_BALANCE_MAX).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_and_the_rule() {
+        // Arrange
+        let s = Duration::from_secs(1);
+
+        // Act
+        let hold = HoldPolicy::new(Duration::ZERO, 1, 1);
+        let queue = QueuePolicy::new(1, 0, s, s, s);
+
+        // Assert
+        assert_eq!(
+            hold,
+            Err(InvalidPolicy {
+                field: PolicyField::HoldTtl,
+                rule: PolicyRule::LongerThanZero,
+            })
+        );
+        assert_eq!(
+            queue,
+            Err(InvalidPolicy {
+                field: PolicyField::QueueMaxActive,
+                rule: PolicyRule::AtLeastOne,
+            })
+        );
     }
 }

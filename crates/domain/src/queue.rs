@@ -193,22 +193,21 @@ pub fn admission_quota(settings: QueueSettings, active: u64, waiting: u64) -> u6
     room.min(u64::from(settings.admit_batch)).min(waiting)
 }
 
-/// An operator's partial change to a concert's admission settings.
+/// An operator's partial change to a concert's admission settings, valid by construction:
+/// build it with [`QueueSettingsPatch::new`]. The default changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueSettingsPatch {
-    /// New batch size.
-    pub admit_batch: Option<u32>,
-    /// New active cap.
-    pub max_active: Option<u32>,
-    /// Pause or resume admission.
-    pub paused: Option<bool>,
+    admit_batch: Option<u32>,
+    max_active: Option<u32>,
+    paused: Option<bool>,
 }
 
 /// Why an operator's settings change was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidQueuePatch {
-    /// A count of 0 would stop admission for good; use `paused` instead.
-    #[error("admitBatch and maxActive must be between 1 and 1000000")]
+    /// A count of 0 would stop admission for good (use `paused` instead), and a huge one is a
+    /// typing mistake.
+    #[error("admitBatch and maxActive must be between 1 and {MAX_QUEUE_SETTING}")]
     OutOfRange,
 }
 
@@ -234,6 +233,34 @@ impl QueueSettingsPatch {
             max_active,
             paused,
         })
+    }
+
+    /// The new batch size, if it changes (1 ..= [`MAX_QUEUE_SETTING`]).
+    #[must_use]
+    pub const fn admit_batch(&self) -> Option<u32> {
+        self.admit_batch
+    }
+
+    /// The new active cap, if it changes (1 ..= [`MAX_QUEUE_SETTING`]).
+    #[must_use]
+    pub const fn max_active(&self) -> Option<u32> {
+        self.max_active
+    }
+
+    /// Pause (`true`) or resume (`false`) admission, if it changes.
+    #[must_use]
+    pub const fn paused(&self) -> Option<bool> {
+        self.paused
+    }
+
+    /// This patch followed by `later`: what `later` sets wins, the rest stays as this one says.
+    #[must_use]
+    pub fn then(self, later: Self) -> Self {
+        Self {
+            admit_batch: later.admit_batch.or(self.admit_batch),
+            max_active: later.max_active.or(self.max_active),
+            paused: later.paused.or(self.paused),
+        }
     }
 
     /// The settings after this patch.
@@ -380,6 +407,50 @@ mod tests {
             ),
             (Some(3), Some(3), None)
         );
+    }
+
+    #[test]
+    fn patch_refuses_counts_out_of_range() {
+        // Arrange
+        let counts = [0, MAX_QUEUE_SETTING + 1];
+
+        // Act
+        let refused: Vec<_> = counts
+            .iter()
+            .flat_map(|&n| {
+                [
+                    QueueSettingsPatch::new(Some(n), None, None),
+                    QueueSettingsPatch::new(None, Some(n), None),
+                ]
+            })
+            .collect();
+
+        // Assert
+        assert!(refused
+            .iter()
+            .all(|r| *r == Err(InvalidQueuePatch::OutOfRange)));
+        assert_eq!(
+            InvalidQueuePatch::OutOfRange.to_string(),
+            "admitBatch and maxActive must be between 1 and 1000000"
+        );
+        assert!(QueueSettingsPatch::new(Some(MAX_QUEUE_SETTING), Some(1), None).is_ok());
+    }
+
+    #[test]
+    fn a_later_patch_wins_where_it_says_something() {
+        // Arrange
+        let first = QueueSettingsPatch::new(Some(5), Some(9), None).unwrap_or_default();
+        let later = QueueSettingsPatch::new(None, Some(7), Some(true)).unwrap_or_default();
+
+        // Act
+        let both = first.then(later);
+
+        // Assert
+        assert_eq!(
+            (both.admit_batch(), both.max_active(), both.paused()),
+            (Some(5), Some(7), Some(true))
+        );
+        assert_eq!(QueueSettingsPatch::default().then(first), first);
     }
 
     #[test]

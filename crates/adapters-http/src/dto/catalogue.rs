@@ -35,9 +35,9 @@ impl From<&Concert> for ConcertDto {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateConcertRequest {
-    /// The title (1 to 200 characters, not blank).
+    /// The title (not blank, at most `maxLength` characters).
     pub title: String,
-    /// The venue (1 to 200 characters, not blank).
+    /// The venue (not blank, at most `maxLength` characters).
     pub venue: String,
 }
 
@@ -71,9 +71,9 @@ impl CreateConcertRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewSeatRequest {
-    /// Its label, unique within the schedule (1 to 32 characters).
+    /// Its label, unique within the schedule (not blank, at most `maxLength` characters).
     pub number: String,
-    /// Its grade (1 to 32 characters).
+    /// Its grade (not blank, at most `maxLength` characters).
     pub grade: String,
     /// Its price in KRW, 0 to the `maximum` stated in this schema (`SEAT_PRICE_MAX`).
     pub price: i64,
@@ -85,7 +85,7 @@ pub struct NewSeatRequest {
 pub struct CreateScheduleRequest {
     /// When the performance starts (RFC 3339).
     pub starts_at: DateTime<Utc>,
-    /// The seats (1 to 10000, numbers unique). The whole body must fit in 64 KiB (413
+    /// The seats (1 to `maxItems`, numbers unique). The whole body must fit in 64 KiB (413
     /// PAYLOAD_TOO_LARGE otherwise): about 1500 seats with short numbers and grades.
     pub seats: Vec<NewSeatRequest>,
 }

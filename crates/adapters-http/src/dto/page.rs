@@ -13,7 +13,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageQuery {
-    /// Page size, 1 to 100 (default 20).
+    /// Page size, 1 to the `maximum` stated here (the service's default when absent).
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -23,7 +23,7 @@ impl PageQuery {
     /// Validates the page request.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for a limit of 0 or over 100, or a cursor this service did not
+    /// [`ApiError::Validation`] for a limit of 0 or over [`domain::MAX_PAGE_LIMIT`], or a cursor this service did not
     /// issue.
     pub fn try_into_domain(&self) -> Result<PageRequest, ApiError> {
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;

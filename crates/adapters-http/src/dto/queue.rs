@@ -72,9 +72,9 @@ impl From<&QueueStats> for QueueStatsDto {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Apiv2Schema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueSettingsPatchRequest {
-    /// Tokens admitted per tick (1 to 1000000).
+    /// Tokens admitted per tick (1 to the `maximum` stated in this schema).
     pub admit_batch: Option<u32>,
-    /// Cap of active tokens (1 to 1000000).
+    /// Cap of active tokens (1 to the `maximum` stated in this schema).
     pub max_active: Option<u32>,
     /// Pause or resume admission.
     pub paused: Option<bool>,
@@ -84,7 +84,7 @@ impl QueueSettingsPatchRequest {
     /// Validates the patch.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for a count of 0 or over 1000000.
+    /// [`ApiError::Validation`] for a count of 0 or over [`domain::MAX_QUEUE_SETTING`].
     pub fn try_into_domain(self) -> Result<QueueSettingsPatch, ApiError> {
         QueueSettingsPatch::new(self.admit_batch, self.max_active, self.paused)
             .map_err(|e| ApiError::Validation(e.to_string()))

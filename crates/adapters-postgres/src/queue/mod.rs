@@ -280,7 +280,7 @@ impl QueueStore for PgStore {
         policy: QueuePolicy,
     ) -> Result<QueueStats, AdminQueueError> {
         let as_i32 = |v: Option<u32>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
-        let (batch, max_active) = (as_i32(patch.admit_batch), as_i32(patch.max_active));
+        let (batch, max_active) = (as_i32(patch.admit_batch()), as_i32(patch.max_active()));
         self.db
             .transaction(|conn| {
                 Box::pin(async move {
@@ -292,7 +292,7 @@ impl QueueStore for PgStore {
                     .bind::<BigInt, _>(concert_id.get())
                     .bind::<Nullable<Integer>, _>(batch)
                     .bind::<Nullable<Integer>, _>(max_active)
-                    .bind::<Nullable<Bool>, _>(patch.paused)
+                    .bind::<Nullable<Bool>, _>(patch.paused())
                     .execute(conn)
                     .await?;
                     if updated == 0 {

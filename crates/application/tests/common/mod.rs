@@ -33,8 +33,14 @@ pub fn settings() -> Settings {
     Settings {
         queue: QueuePolicy::new(10, 100, Duration::from_millis(1000), s(600), s(300))
             .expect("valid"),
-        hold: HoldPolicy::new(s(300), 4, 4).expect("valid"),
-        wallet: WalletPolicy::new(money(1_000_000), money(100_000_000)).expect("valid"),
+        hold: HoldPolicy::new(
+            s(300),
+            domain::DEFAULT_MAX_SEATS_PER_RESERVATION,
+            domain::DEFAULT_MAX_SEATS_HELD_PER_USER,
+        )
+        .expect("valid"),
+        wallet: WalletPolicy::new(domain::DEFAULT_CHARGE_MAX, domain::DEFAULT_BALANCE_MAX)
+            .expect("valid"),
     }
 }
 
