@@ -133,7 +133,7 @@ EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_pick(:concert, :line_admitted_through, 
 SELECT max(seq) AS through, count(*) AS admitted FROM queue_tokens
 WHERE concert_id = :concert AND status = 'ACTIVE' AND seq > :line_admitted_through \\gset
 \\echo ADMITTED :admitted through seq :through
-EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_advance(:concert, :through);
+EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_advance(:concert, :through, now(), :admitted);
 EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_record(:concert, :admitted);
 EXPLAIN (ANALYZE, BUFFERS) EXECUTE admit_prune(:concert);
 ROLLBACK;
@@ -153,7 +153,7 @@ EXECUTE admit_lock(:concert) \\g /dev/null
 SET LOCAL lock_timeout TO DEFAULT;
 EXECUTE admit_line(:concert) \\g /dev/null
 EXECUTE admit_pick(:concert, :line_admitted_through, :quota, :ttl) \\g /dev/null
-EXECUTE admit_advance(:concert, :through);
+EXECUTE admit_advance(:concert, :through, now(), :admitted);
 EXECUTE admit_record(:concert, :admitted);
 EXECUTE admit_prune(:concert);
 ROLLBACK;
