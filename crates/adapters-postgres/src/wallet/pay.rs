@@ -16,8 +16,8 @@
 //! 4. the verdicts, by the domain's one rule ([`domain::PaymentFacts::verdict`]): not found,
 //!    token not active, not payable; then one conditional debit for all the rest
 //!    (`wallet_covers`; a wallet it does not touch is insufficient);
-//! 5. the writes: confirmations, payments, ledger entries, spent tokens, and every outcome
-//!    under its key.
+//! 5. the writes, in one statement: confirmations, payments, ledger entries, spent tokens, and
+//!    every outcome under its key.
 //!
 //! If anything fails that the locks should have made impossible, the batch rolls back and each
 //! payment runs again as a batch of one, so one payment can never fail the others.
@@ -66,23 +66,8 @@ const LOCK_WALLETS: &str = "\
 /// Step 4: the guarded debit.
 const DEBIT: &str = include_str!("sql/pay_debit.sql");
 
-/// Step 5a: `$1` reservation ids, judged payable under their locks in step 3.
-const CONFIRM: &str = "UPDATE reservations SET status = 'CONFIRMED' WHERE id = ANY($1)";
-
-/// Step 5b: `$1` payment ids, `$2` reservations, `$3` users, `$4` amounts.
-const INSERT_PAYMENTS: &str = "\
-    INSERT INTO payments (id, reservation_id, user_id, amount) \
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[])";
-
-/// Step 5c: the ledger entries.
-const INSERT_LEDGER: &str = include_str!("sql/pay_ledger.sql");
-
-/// Step 5d: paying uses up the active slot; `$1` token ids.
-const SPEND_TOKENS: &str = "\
-    UPDATE queue_tokens SET status = 'EXPIRED' WHERE id = ANY($1) AND status = 'ACTIVE'";
-
-/// Step 5e: the outcomes under their keys.
-const INSERT_RECORDS: &str = include_str!("sql/insert_records.sql");
+/// Step 5: every write in one statement.
+const WRITES: &str = include_str!("sql/pay_writes.sql");
 
 #[derive(QueryableByName)]
 struct Index {
@@ -295,8 +280,7 @@ fn pay_transaction(
                 )),
             }
         }
-        write_payments(conn, &run, &paid, &debited).await?;
-        record_outcomes(conn, &run, &outcomes).await?;
+        write(conn, &run, &paid, &debited, &outcomes).await?;
         for (i, outcome) in outcomes {
             run.answer(i, outcome.into_payment_answer());
         }
@@ -427,83 +411,55 @@ async fn debit(
     Ok(rows.into_iter().map(|d| (d.user_id, d)).collect())
 }
 
-/// Step 5a-d: confirms the paid reservations, records the payments and their ledger entries,
-/// and spends the payers' tokens.
-async fn write_payments(
+/// Step 5: confirms the paid reservations, records the payments and their ledger entries,
+/// spends the payers' tokens, and stores every outcome (paid or rejected) under its key, in one
+/// statement.
+async fn write(
     conn: &mut AsyncPgConnection,
     run: &Run,
     paid: &[(usize, PaymentReceipt)],
     debited: &HashMap<i64, Debited>,
-) -> Result<(), Fail<StoreError>> {
-    if paid.is_empty() {
-        return Ok(());
-    }
-    let uuids =
-        |f: &dyn Fn(usize) -> Uuid| -> Vec<Uuid> { paid.iter().map(|(i, _)| f(*i)).collect() };
-    let users: Vec<i64> = paid
-        .iter()
-        .map(|(i, _)| run.payments[*i].user_id.get())
-        .collect();
-    let prices: Vec<i64> = paid.iter().map(|(_, r)| r.amount.won()).collect();
-    let confirmed = crate::sql::sql_query(CONFIRM)
-        .bind::<Array<SqlUuid>, _>(uuids(&|i| run.payments[i].reservation_id.get()))
-        .execute(conn)
-        .await?;
-    if confirmed != paid.len() {
-        // Locked and judged in step 3: unreachable.
-        return Err(Fail::Store(StoreError::Internal(
-            "a reservation vanished under its lock".into(),
-        )));
-    }
-    crate::sql::sql_query(INSERT_PAYMENTS)
-        .bind::<Array<SqlUuid>, _>(uuids(&|i| run.payments[i].payment_id.get()))
-        .bind::<Array<SqlUuid>, _>(uuids(&|i| run.payments[i].reservation_id.get()))
-        .bind::<Array<BigInt>, _>(users.clone())
-        .bind::<Array<BigInt>, _>(prices.clone())
-        .execute(conn)
-        .await?;
-    crate::sql::sql_query(INSERT_LEDGER)
-        .bind::<Array<SqlUuid>, _>(uuids(&|i| run.payments[i].transaction_id.get()))
-        .bind::<Array<BigInt>, _>(users.clone())
-        .bind::<Array<BigInt>, _>(prices.iter().map(|p| -p).collect::<Vec<_>>())
-        .bind::<Array<BigInt>, _>(
-            users
-                .iter()
-                .map(|u| debited.get(u).map_or(0, |d| d.balance))
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<SqlUuid>, _>(uuids(&|i| run.payments[i].payment_id.get()))
-        .execute(conn)
-        .await?;
-    crate::sql::sql_query(SPEND_TOKENS)
-        .bind::<Array<SqlUuid>, _>(uuids(&|i| run.payments[i].queue_token.get()))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Step 5e: every outcome (paid or rejected) under its key, in one statement.
-async fn record_outcomes(
-    conn: &mut AsyncPgConnection,
-    run: &Run,
     outcomes: &[(usize, StoredOutcome)],
-) -> diesel::QueryResult<()> {
+) -> Result<(), Fail<StoreError>> {
     if outcomes.is_empty() {
         return Ok(());
     }
+    let payment = |i: usize| &run.payments[i];
+    let paid_uuids = |f: &dyn Fn(&PayRequest) -> Uuid| -> Vec<Uuid> {
+        paid.iter().map(|(i, _)| f(payment(*i))).collect()
+    };
+    let payers: Vec<i64> = paid
+        .iter()
+        .map(|(i, _)| payment(*i).user_id.get())
+        .collect();
     let rows: Vec<(RecordRead, IdempotencyRow)> = outcomes
         .iter()
         .map(|(i, outcome)| {
             (
                 run.read(*i),
-                IdempotencyRow::of(&run.payments[*i].idempotency.fingerprint, outcome),
+                IdempotencyRow::of(&payment(*i).idempotency.fingerprint, outcome),
             )
         })
         .collect();
-    let column = |f: &dyn Fn(&IdempotencyRow) -> Option<Uuid>| -> Vec<Option<Uuid>> {
+    let record_uuids = |f: &dyn Fn(&IdempotencyRow) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         rows.iter().map(|(_, r)| f(r)).collect()
     };
-    crate::sql::sql_query(INSERT_RECORDS)
+    let record_i64s = |f: &dyn Fn(&IdempotencyRow) -> Option<i64>| -> Vec<Option<i64>> {
+        rows.iter().map(|(_, r)| f(r)).collect()
+    };
+    let confirmed: Index = crate::sql::sql_query(WRITES)
+        .bind::<Array<SqlUuid>, _>(paid_uuids(&|p| p.reservation_id.get()))
+        .bind::<Array<SqlUuid>, _>(paid_uuids(&|p| p.payment_id.get()))
+        .bind::<Array<BigInt>, _>(payers.clone())
+        .bind::<Array<BigInt>, _>(paid.iter().map(|(_, r)| r.amount.won()).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(paid_uuids(&|p| p.transaction_id.get()))
+        .bind::<Array<BigInt>, _>(
+            payers
+                .iter()
+                .map(|u| debited.get(u).map_or(0, |d| d.balance))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<SqlUuid>, _>(paid_uuids(&|p| p.queue_token.get()))
         .bind::<Array<BigInt>, _>(rows.iter().map(|(k, _)| k.user).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| k.key.clone()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
@@ -521,14 +477,20 @@ async fn record_outcomes(
                 .map(|(_, r)| r.rejection.clone())
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<Nullable<SqlUuid>>, _>(column(&|r| r.payment_id))
-        .bind::<Array<Nullable<SqlUuid>>, _>(column(&|r| r.reservation_id))
-        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|(_, r)| r.amount).collect::<Vec<_>>())
-        .bind::<Array<Nullable<BigInt>>, _>(rows.iter().map(|(_, r)| r.balance).collect::<Vec<_>>())
+        .bind::<Array<Nullable<SqlUuid>>, _>(record_uuids(&|r| r.payment_id))
+        .bind::<Array<Nullable<SqlUuid>>, _>(record_uuids(&|r| r.reservation_id))
+        .bind::<Array<Nullable<BigInt>>, _>(record_i64s(&|r| r.amount))
+        .bind::<Array<Nullable<BigInt>>, _>(record_i64s(&|r| r.balance))
         .bind::<Array<Nullable<Timestamptz>>, _>(
             rows.iter().map(|(_, r)| r.occurred_at).collect::<Vec<_>>(),
         )
-        .execute(conn)
+        .get_result(conn)
         .await?;
+    if usize::try_from(confirmed.value).ok() != Some(paid.len()) {
+        // Locked and judged in step 3: unreachable.
+        return Err(Fail::Store(StoreError::Internal(
+            "a reservation vanished under its lock".into(),
+        )));
+    }
     Ok(())
 }
