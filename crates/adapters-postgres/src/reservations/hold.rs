@@ -215,8 +215,8 @@ fn hold_transaction(
             .bind::<Array<BigInt>, _>(users.clone())
             .execute(conn)
             .await?;
-        let schedule_of = lock_seats(conn, order, &pending).await?;
         let seats = pending.open_seats();
+        let schedule_of = lock_seats(conn, order, &seats).await?;
         crate::sql::sql_query(RELEASE_LAPSED)
             .bind::<Array<BigInt>, _>(seats.clone())
             .execute(conn)
@@ -347,14 +347,14 @@ impl SeatOrder {
     }
 }
 
-/// Step 3: locks the open holds' seats and returns each one's schedule.
+/// Step 3: locks `seats` (the open holds' seats, ascending) and returns each one's schedule.
 async fn lock_seats(
     conn: &mut AsyncPgConnection,
     order: SeatOrder,
-    pending: &Pending<'_>,
+    seats: &[i64],
 ) -> diesel::QueryResult<HashMap<i64, i64>> {
     let locked: Vec<LockedSeat> = crate::sql::sql_query(order.sql())
-        .bind::<Array<BigInt>, _>(pending.open_seats())
+        .bind::<Array<BigInt>, _>(seats.to_vec())
         .load(conn)
         .await?;
     Ok(locked.into_iter().map(|s| (s.id, s.schedule_id)).collect())
