@@ -1,14 +1,18 @@
-//! A test-only switch that turns one of the store's guards off, so that a race test can prove it
-//! would catch the failure the guard prevents (a negative control).
+//! Names the guards that keep the invariants, so that a race test can switch one off and prove
+//! it would catch the failure the guard prevents (a negative control).
 //!
-//! Every store starts with every guard on. Switching one off ([`Guards::without`]) compiles only
-//! with the cargo feature `negative-controls`, which only test builds turn on: the service binary
-//! has no way to do it. A test calls it on a store of its own (in-memory, or on its own
-//! throwaway database). With every guard on, every
-//! store method runs exactly the statements it runs without this module. Turning a guard off makes
-//! the store do the unsafe thing for real; the schema's own line of defence for that invariant
-//! (index, CHECK or trigger) still refuses it, so a negative control also drops that in its
-//! database (the guard's documentation names it).
+//! Every store starts with every guard on, and nothing in the service can turn one off:
+//! * the in-memory store switches a guard off with `Guards::without`, which compiles only with
+//!   the cargo feature `negative-controls` (test builds only);
+//! * PostgreSQL's guards are SQL functions the statements call (`hold_payable`, `token_active`,
+//!   `taken_seats`, `release_lapsed_holds`, `wallet_covers`); a negative control replaces one in
+//!   its own test database (`crates/adapters-postgres/tests/common/controls.rs`). The lock order
+//!   is PostgreSQL's one guard in code, behind the same feature.
+//!
+//! Either way the store runs the same path as in service with only the guard changed. Turning a
+//! guard off makes the store do the unsafe thing for real; the schema's own line of defence for
+//! that invariant (index, CHECK or trigger) still refuses it, so a negative control also drops
+//! that in its database (the guard's documentation names it).
 
 /// A check the store makes to keep an invariant, which a negative control can switch off.
 #[doc(hidden)]
@@ -20,15 +24,15 @@ pub enum Guard {
     SeatAvailability,
     /// Seats are locked in ascending id order, and a transaction that hits a deadlock is re-run
     /// (PostgreSQL only: the in-memory store takes no row locks, so this changes nothing there).
-    /// Off: a hold by an even user id locks its seats in descending order, an odd one in
-    /// ascending order, and a deadlock is not retried (it reaches the caller as a store error).
+    /// Off: every second hold transaction locks its seats in descending order, and a deadlock is
+    /// not retried (PostgreSQL counts it; one that reaches a caller is a store error).
     LockOrder,
     /// A payment confirms only a HELD reservation whose `held_until` is still ahead. Off: any
     /// reservation of the payer is confirmed (and paid) again. Schema backstops: the trigger
     /// `reservations_release_seats` and the constraint `payments_reservation_key`.
     Payable,
-    /// A payment needs the payer's ACTIVE queue token (which the payment then expires). Off: the
-    /// token is not checked (nor locked).
+    /// A payment needs the payer's ACTIVE queue token (which the payment then expires). Off: a
+    /// token of the payer for the concert admits whatever its status and window.
     TokenActive,
     /// A payment debits only a wallet that covers the price. Off: the debit always happens, and a
     /// negative balance is reported as 0 in the receipt. Schema backstops: the CHECKs
