@@ -9,15 +9,16 @@
 //! | 3 | charged = balances + paid − refunded |
 //! | 4 | ≤ 1 payment per reservation; amount = total price = sum of its seats; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT entry of −amount |
 //! | 5 | per concert, unexpired ACTIVE tokens ≤ the `max_active` in force; no live WAITING token with a smaller `seq` than an admitted one |
-//! | 6 | ≤ 1 CHARGE entry per (user, key), each the one its key's record names; each payment named by exactly one stored payment outcome |
+//! | 6 | ≤ 1 CHARGE entry per (user, key), each the one its key's record names; each payment named by exactly one stored payment outcome; each refund named by exactly one stored refund outcome |
+//! | refunds (3, 4, 1) | ≤ 1 refund per reservation; REFUNDED ⇔ refunded; a refund only of a paid reservation, at or after its payment, for exactly the amount paid; one REFUND entry of +amount per refund and none without one; a REFUNDED reservation claims no seat |
 
 use crate::state::State;
 use crate::store::MemoryStore;
 use crate::time::minus;
 use domain::invariants::{InvariantReport, Violation};
 use domain::{
-    LedgerKind, PaymentId, QueuePolicy, QueueTokenStatus, ReservationId, ReservationStatus, SeatId,
-    StoredOutcome, Timestamp, UserId,
+    LedgerKind, PaymentId, QueuePolicy, QueueTokenStatus, RefundId, ReservationId,
+    ReservationStatus, SeatId, StoredOutcome, Timestamp, UserId,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -216,7 +217,11 @@ impl State {
                     format!("reservation {} has {payments} payments", r.id),
                 );
             }
-            let confirmed = r.status == ReservationStatus::Confirmed;
+            // A REFUNDED reservation was paid once, too (then refunded: `check_refunds`).
+            let confirmed = matches!(
+                r.status,
+                ReservationStatus::Confirmed | ReservationStatus::Refunded
+            );
             if (confirmed && payments != 1) || (!confirmed && payments > 0) {
                 found.add(
                     4,
@@ -338,12 +343,136 @@ impl State {
         }
     }
 
+    /// Refunds: at most one per reservation, only of a paid reservation and after its payment,
+    /// for exactly the amount paid, with one REFUND ledger entry of +amount and one stored
+    /// outcome; a REFUNDED reservation has its refund and claims no seat.
+    fn check_refunds(&self, found: &mut Findings) {
+        let mut per_reservation: HashMap<ReservationId, usize> = HashMap::new();
+        let mut entries: HashMap<String, Vec<i64>> = HashMap::new();
+        for wallet in self.wallets.values() {
+            for e in wallet
+                .ledger
+                .iter()
+                .filter(|e| e.kind == LedgerKind::Refund)
+            {
+                let reference = e.reference.clone().unwrap_or_default();
+                entries.entry(reference).or_default().push(e.amount);
+            }
+        }
+        let mut named: HashMap<RefundId, usize> = HashMap::new();
+        for record in self.idempotency.values() {
+            if let Some(StoredOutcome::Refunded(receipt)) = &record.outcome {
+                *named.entry(receipt.refund_id).or_default() += 1;
+            }
+        }
+        for refund in self.refunds.values() {
+            *per_reservation.entry(refund.reservation_id).or_default() += 1;
+            let payment = self
+                .payments
+                .values()
+                .find(|p| p.reservation_id == refund.reservation_id);
+            match payment {
+                None => found.add(
+                    4,
+                    "refund_after_payment",
+                    format!(
+                        "refund {} of reservation {} that was never paid",
+                        refund.refund_id, refund.reservation_id
+                    ),
+                ),
+                Some(p) if p.amount != refund.amount || refund.refunded_at < p.paid_at => {
+                    found.add(
+                        4,
+                        "refund_matches_payment",
+                        format!(
+                            "refund {} of {} at {}: payment {} of {} at {}",
+                            refund.refund_id,
+                            refund.amount.won(),
+                            refund.refunded_at,
+                            p.payment_id,
+                            p.amount.won(),
+                            p.paid_at
+                        ),
+                    );
+                }
+                Some(_) => {}
+            }
+            let ledger = entries
+                .get(&refund.refund_id.to_string())
+                .cloned()
+                .unwrap_or_default();
+            if ledger != [refund.amount.won()] {
+                found.add(
+                    3,
+                    "refund_in_ledger",
+                    format!("refund {} has ledger entries {ledger:?}", refund.refund_id),
+                );
+            }
+            let n = named.get(&refund.refund_id).copied().unwrap_or(0);
+            if n != 1 {
+                found.add(
+                    6,
+                    "refund_has_one_record",
+                    format!(
+                        "refund {} is named by {n} stored outcomes",
+                        refund.refund_id
+                    ),
+                );
+            }
+        }
+        for r in self.reservations.values() {
+            let refunds = per_reservation.get(&r.id).copied().unwrap_or(0);
+            if refunds > 1 {
+                found.add(
+                    4,
+                    "refunded_at_most_once",
+                    format!("reservation {} has {refunds} refunds", r.id),
+                );
+            }
+            let is_refunded = r.status == ReservationStatus::Refunded;
+            if (is_refunded && refunds != 1) || (!is_refunded && refunds > 0) {
+                found.add(
+                    4,
+                    "refunded_iff_refund",
+                    format!("{:?} reservation {} has {refunds} refunds", r.status, r.id),
+                );
+            }
+            if is_refunded {
+                let claimed: Vec<SeatId> = r
+                    .seats
+                    .iter()
+                    .map(|line| line.seat_id)
+                    .filter(|seat| self.seats.get(seat).and_then(|s| s.claim) == Some(r.id))
+                    .collect();
+                if !claimed.is_empty() {
+                    found.add(
+                        1,
+                        "refunded_holds_no_seat",
+                        format!("REFUNDED reservation {} still claims {claimed:?}", r.id),
+                    );
+                }
+            }
+        }
+        let refund_refs: std::collections::HashSet<String> =
+            self.refunds.keys().map(ToString::to_string).collect();
+        for reference in entries.keys() {
+            if !refund_refs.contains(reference) {
+                found.add(
+                    3,
+                    "refund_entry_has_refund",
+                    format!("REFUND ledger entry {reference} names no refund"),
+                );
+            }
+        }
+    }
+
     /// Every check, at `now`.
     pub(crate) fn check_invariants(&self, now: Timestamp, policy: &QueuePolicy) -> InvariantReport {
         let mut found = Findings::default();
         self.check_seats(now, &mut found);
         self.check_money(&mut found);
         self.check_payments(&mut found);
+        self.check_refunds(&mut found);
         self.check_queues(now, policy, &mut found);
         self.check_keys(&mut found);
         InvariantReport {

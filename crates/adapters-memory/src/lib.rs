@@ -12,7 +12,7 @@
 //!   and costs O(log n) even with a million tokens waiting.
 //!
 //! The modules import one another in one direction only (no module imports the crate root):
-//! the port modules (`catalogue`, `queue`, `reservations`, `wallet`, `invariants`, `seed`) work
+//! the port modules (`catalogue`, `queue`, `reservations`, `refunds`, `wallet`, `invariants`, `seed`) work
 //! on [`MemoryStore`] (`store`) and its `State` (`state`), which is built of records, among them
 //! a concert's waiting line (`line`) and its tokens (`token`), over `fenwick` and `time`.
 
@@ -21,6 +21,7 @@ mod fenwick;
 mod invariants;
 mod line;
 mod queue;
+mod refunds;
 mod reservations;
 mod seed;
 mod state;

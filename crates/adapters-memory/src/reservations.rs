@@ -58,6 +58,26 @@ impl State {
         }
     }
 
+    /// THE place where a reservation that stops being live without expiring through its hold
+    /// (a refund) gives its seats back: each seat still claimed by `id` is unclaimed, so the
+    /// seat is available to the next hold at once. Returns the freed seats (ascending), for
+    /// whoever must hand them on (the waiting lists, at merge).
+    pub(crate) fn release_reservation_seats(&mut self, id: ReservationId) -> Vec<SeatId> {
+        let Some(r) = self.reservations.get(&id) else {
+            return Vec::new();
+        };
+        let mut freed = Vec::with_capacity(r.seats.len());
+        for line in &r.seats {
+            if let Some(seat) = self.seats.get_mut(&line.seat_id) {
+                if seat.claim == Some(id) {
+                    seat.claim = None;
+                    freed.push(line.seat_id);
+                }
+            }
+        }
+        freed
+    }
+
     /// Seats in the user's HELD, unexpired reservations.
     fn seats_held_by(&self, user_id: UserId, now: Timestamp) -> usize {
         self.user_held.get(&user_id).map_or(0, |held| {

@@ -4,8 +4,8 @@ use crate::line::QueueLine;
 use crate::token::TokenRecord;
 use domain::{
     Concert, ConcertId, IdempotencyKey, IdempotencyRecord, LedgerEntry, Money, PaymentId,
-    PaymentReceipt, QueueTokenId, Reservation, ReservationId, ScheduleId, SeatGrade, SeatId,
-    SeatNumber, Timestamp, TransactionId, UserId,
+    PaymentReceipt, QueueTokenId, RefundId, RefundReceipt, Reservation, ReservationId, ScheduleId,
+    SeatGrade, SeatId, SeatNumber, Timestamp, TransactionId, UserId,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -71,6 +71,8 @@ pub(crate) struct State {
     pub(crate) wallets: HashMap<UserId, WalletRecord>,
     pub(crate) idempotency: HashMap<(UserId, IdempotencyKey), IdempotencyRecord>,
     pub(crate) payments: HashMap<PaymentId, PaymentReceipt>,
+    /// Every refund (at most one per reservation while the `Refundable` guard is on).
+    pub(crate) refunds: HashMap<RefundId, RefundReceipt>,
     /// Every ledger entry id ever written (ids are never reused).
     pub(crate) transaction_ids: HashSet<TransactionId>,
 }

@@ -4,12 +4,13 @@ use crate::state::State;
 use crate::store::MemoryStore;
 use async_trait::async_trait;
 use domain::guards::{Guard, Guards};
-use domain::ports::{NewCharge, NewPayment, WalletStore};
+use domain::ports::{NewCharge, NewPayment, NewRefund, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, ChargeRejection, Cursor, IdempotencyContext, IdempotencyDecision,
     IdempotencyKey, IdempotencyRecord, LedgerEntry, LedgerKind, Money, Page, PageRequest, PayError,
-    PaymentFacts, PaymentReceipt, PaymentRejection, PaymentVerdict, Reservation, ReservationStatus,
-    StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
+    PaymentFacts, PaymentReceipt, PaymentRejection, PaymentVerdict, RefundError, RefundPolicy,
+    RefundReceipt, Reservation, ReservationStatus, StoreError, StoredOutcome, Timestamp,
+    TransactionId, UserId, Wallet, WalletPolicy,
 };
 
 fn ledger_cursor(e: &LedgerEntry) -> Cursor {
@@ -21,7 +22,11 @@ fn ledger_cursor(e: &LedgerEntry) -> Cursor {
 
 impl State {
     /// What the record under the request's key says to do with it.
-    fn decision(&self, user_id: UserId, idempotency: &IdempotencyContext) -> IdempotencyDecision {
+    pub(crate) fn decision(
+        &self,
+        user_id: UserId,
+        idempotency: &IdempotencyContext,
+    ) -> IdempotencyDecision {
         let record = self
             .idempotency
             .get(&(user_id, idempotency.key.clone()))
@@ -29,7 +34,7 @@ impl State {
         IdempotencyDecision::decide(record, &idempotency.fingerprint)
     }
 
-    fn record_outcome(
+    pub(crate) fn record_outcome(
         &mut self,
         user_id: UserId,
         idempotency: &IdempotencyContext,
@@ -44,7 +49,7 @@ impl State {
         );
     }
 
-    fn wallet(&self, user_id: UserId) -> Wallet {
+    pub(crate) fn wallet(&self, user_id: UserId) -> Wallet {
         Wallet {
             user_id,
             balance: self
@@ -56,7 +61,7 @@ impl State {
     }
 
     /// Appends a ledger entry and sets the new balance.
-    fn post(&mut self, entry: LedgerEntry) {
+    pub(crate) fn post(&mut self, entry: LedgerEntry) {
         self.transaction_ids.insert(entry.id);
         let wallet = self.wallets.entry(entry.user_id).or_default();
         wallet.balance = entry.balance_after;
@@ -271,6 +276,15 @@ impl WalletStore for MemoryStore {
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError> {
         let (mut state, now) = self.state_at_now();
         state.pay(&payment, now, self.guards())
+    }
+
+    async fn refund(
+        &self,
+        refund: NewRefund,
+        policy: RefundPolicy,
+    ) -> Result<RefundReceipt, RefundError> {
+        let (mut state, now) = self.state_at_now();
+        state.refund(&refund, policy, now, self.guards())
     }
 
     async fn ledger(

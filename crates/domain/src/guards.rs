@@ -5,7 +5,8 @@
 //! * the in-memory store switches a guard off with `Guards::without`, which compiles only with
 //!   the cargo feature `negative-controls` (test builds only);
 //! * PostgreSQL's guards are SQL functions the statements call (`hold_payable`, `token_active`,
-//!   `taken_seats`, `release_lapsed_holds`, `wallet_covers`); a negative control replaces one in
+//!   `taken_seats`, `release_lapsed_holds`, `wallet_covers`,
+//!   `refund_allowed`); a negative control replaces one in
 //!   its own test database (`crates/adapters-postgres/tests/common/controls.rs`). The lock order
 //!   is PostgreSQL's one guard in code, behind the same feature.
 //!
@@ -38,6 +39,12 @@ pub enum Guard {
     /// negative balance is reported as 0 in the receipt. Schema backstops: the CHECKs
     /// `wallets_balance_check` and `ledger_entries_balance_after_check`.
     Balance,
+    /// A refund credits only a reservation that is CONFIRMED when judged under its lock
+    /// (PostgreSQL: the function `refund_allowed`). Off: a reservation of the caller is refunded
+    /// whatever its status (so twice, or before it was paid). Schema backstops: the constraint
+    /// `refunds_reservation_key` and the trigger `reservations_release_seats` (REFUNDED only
+    /// from CONFIRMED).
+    Refundable,
 }
 
 impl Guard {
@@ -48,6 +55,7 @@ impl Guard {
             Self::Payable => 4,
             Self::TokenActive => 8,
             Self::Balance => 16,
+            Self::Refundable => 32,
         }
     }
 }
@@ -87,6 +95,7 @@ mod tests {
             Guard::Payable,
             Guard::TokenActive,
             Guard::Balance,
+            Guard::Refundable,
         ];
         let guards = Guards::default();
         assert!(all.iter().all(|g| guards.on(*g)));

@@ -1,7 +1,7 @@
-//! Idempotency keys for charges and payments: the same key and request replays the first
+//! Idempotency keys for charges, payments and refunds: the same key and request replays the first
 //! answer and moves no money again.
 
-use crate::{ChargeReceipt, PaymentReceipt};
+use crate::{ChargeReceipt, PaymentReceipt, RefundReceipt, RefundRejection};
 
 /// Why an `Idempotency-Key` header value was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +92,10 @@ pub enum StoredOutcome {
     Paid(PaymentReceipt),
     /// A payment was refused.
     PaymentRejected(PaymentRejection),
+    /// A refund succeeded.
+    Refunded(RefundReceipt),
+    /// A refund was refused.
+    RefundRejected(RefundRejection),
 }
 
 /// What a store knows about a key.

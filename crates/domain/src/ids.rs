@@ -119,6 +119,10 @@ uuid_id!(
     /// One ledger entry of a wallet.
     TransactionId
 );
+uuid_id!(
+    /// A refund of a paid reservation.
+    RefundId
+);
 
 #[cfg(test)]
 mod tests {

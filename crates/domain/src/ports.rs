@@ -9,8 +9,9 @@ use crate::{
     IdempotencyContext, IdempotencyKey, IdempotencyRecord, JoinQueueError, LedgerEntry, NewConcert,
     NewSchedule, Page, PageRequest, PayError, PaymentId, PaymentReceipt, QueuePolicy,
     QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    Reservation, ReservationId, ScheduleId, ScheduleSeats, ScheduleSummary, SeatSelection,
-    StoreError, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
+    RefundError, RefundId, RefundPolicy, RefundReceipt, Reservation, ReservationId, ScheduleId,
+    ScheduleSeats, ScheduleSummary, SeatSelection, StoreError, Timestamp, TransactionId, UserId,
+    Wallet, WalletPolicy,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -287,6 +288,21 @@ pub struct NewPayment {
     pub idempotency: IdempotencyContext,
 }
 
+/// Everything a refund needs (no queue token: a refund is not queue-guarded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefund {
+    /// The reservation's holder, who gets the money back.
+    pub user_id: UserId,
+    /// What is refunded.
+    pub reservation_id: ReservationId,
+    /// The refund's id.
+    pub refund_id: RefundId,
+    /// The ledger entry's id.
+    pub transaction_id: TransactionId,
+    /// The key it runs under.
+    pub idempotency: IdempotencyContext,
+}
+
 /// Wallets, their ledger and payments. Money moves only here, only with conditional updates.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -322,6 +338,23 @@ pub trait WalletStore: Send + Sync {
     /// token is no longer ACTIVE for this user and the reservation's concert), `NotPayable`,
     /// `InsufficientBalance` (nothing changes), `IdempotencyKeyReused`, `IdempotencyKeyInUse`.
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError>;
+
+    /// Refunds one of the user's CONFIRMED reservations, atomically: the reservation becomes
+    /// REFUNDED and its seats are free at once, the wallet is credited exactly the amount paid
+    /// (even above the balance maximum), a refund and a REFUND ledger entry are written, and the
+    /// outcome is recorded under the key. CONFIRMED and the window (`policy`'s cut-off before
+    /// the schedule's start) are judged by the store's clock after the reservation's lock.
+    /// Replays like [`WalletStore::charge`] (a replayed receipt names another refund id).
+    ///
+    /// # Errors
+    /// [`RefundError::NotFound`] (unknown or someone else's; nothing stored), `NotRefundable`,
+    /// `WindowClosed` (both stored under the key), `IdempotencyKeyReused`,
+    /// `IdempotencyKeyInUse`.
+    async fn refund(
+        &self,
+        refund: NewRefund,
+        policy: RefundPolicy,
+    ) -> Result<RefundReceipt, RefundError>;
 
     /// The user's ledger, newest first in the order the balance changed (each entry's
     /// `balance_after` is the running sum of the amounts up to it).

@@ -1,4 +1,4 @@
-//! Seat holds and bookings: HELD → CONFIRMED | EXPIRED | CANCELLED.
+//! Seat holds and bookings: HELD → CONFIRMED | EXPIRED | CANCELLED; CONFIRMED → REFUNDED.
 
 use crate::{ConcertId, Money, ReservationId, ScheduleId, SeatId, SeatNumber, Timestamp, UserId};
 
@@ -14,6 +14,8 @@ pub enum ReservationStatus {
     Expired,
     /// The holder let the seats go. Final.
     Cancelled,
+    /// Paid, then refunded before the cut-off: its seats are free again. Final.
+    Refunded,
 }
 
 impl ReservationStatus {
@@ -25,6 +27,7 @@ impl ReservationStatus {
             Self::Confirmed => "CONFIRMED",
             Self::Expired => "EXPIRED",
             Self::Cancelled => "CANCELLED",
+            Self::Refunded => "REFUNDED",
         }
     }
 
@@ -36,6 +39,7 @@ impl ReservationStatus {
             "CONFIRMED" => Some(Self::Confirmed),
             "EXPIRED" => Some(Self::Expired),
             "CANCELLED" => Some(Self::Cancelled),
+            "REFUNDED" => Some(Self::Refunded),
             _ => None,
         }
     }
@@ -214,6 +218,7 @@ mod tests {
             ReservationStatus::Confirmed,
             ReservationStatus::Expired,
             ReservationStatus::Cancelled,
+            ReservationStatus::Refunded,
         ] {
             assert_eq!(ReservationStatus::parse(s.as_str()), Some(s));
         }

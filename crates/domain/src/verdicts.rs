@@ -8,7 +8,8 @@
 
 use crate::{
     ChargeError, ChargeReceipt, ChargeRejection, HoldPolicy, HoldSeatsError, IdempotencyDecision,
-    PayError, PaymentReceipt, PaymentRejection, QueueAccessError, SeatId, StoredOutcome, UserId,
+    PayError, PaymentReceipt, PaymentRejection, QueueAccessError, RefundError, RefundReceipt,
+    SeatId, StoredOutcome, UserId,
 };
 
 /// Whether `caller` may poll or leave a token whose owner is `owner` (`None`: no such token).
@@ -134,7 +135,10 @@ impl StoredOutcome {
         match self {
             Self::Paid(receipt) => Ok(receipt),
             Self::PaymentRejected(rejection) => Err(rejection.into()),
-            Self::Charged(_) | Self::ChargeRejected(_) => Err(PayError::IdempotencyKeyReused),
+            Self::Charged(_)
+            | Self::ChargeRejected(_)
+            | Self::Refunded(_)
+            | Self::RefundRejected(_) => Err(PayError::IdempotencyKeyReused),
         }
     }
 
@@ -147,7 +151,26 @@ impl StoredOutcome {
         match self {
             Self::Charged(receipt) => Ok(receipt),
             Self::ChargeRejected(rejection) => Err(rejection.into()),
-            Self::Paid(_) | Self::PaymentRejected(_) => Err(ChargeError::IdempotencyKeyReused),
+            Self::Paid(_)
+            | Self::PaymentRejected(_)
+            | Self::Refunded(_)
+            | Self::RefundRejected(_) => Err(ChargeError::IdempotencyKeyReused),
+        }
+    }
+
+    /// A refund's answer from the outcome stored under its key: another operation's outcome
+    /// means the key was used for another request.
+    ///
+    /// # Errors
+    /// The stored rejection, or [`RefundError::IdempotencyKeyReused`].
+    pub fn into_refund_answer(self) -> Result<RefundReceipt, RefundError> {
+        match self {
+            Self::Refunded(receipt) => Ok(receipt),
+            Self::RefundRejected(rejection) => Err(rejection.into()),
+            Self::Charged(_)
+            | Self::ChargeRejected(_)
+            | Self::Paid(_)
+            | Self::PaymentRejected(_) => Err(RefundError::IdempotencyKeyReused),
         }
     }
 }
@@ -161,6 +184,17 @@ impl IdempotencyDecision {
             Self::Replay(outcome) => Some(outcome.into_payment_answer()),
             Self::InUse => Some(Err(PayError::IdempotencyKeyInUse)),
             Self::Reused => Some(Err(PayError::IdempotencyKeyReused)),
+        }
+    }
+
+    /// A refund's answer when the key's record settles it; `None` when the refund must run.
+    #[must_use]
+    pub fn refund_answer(self) -> Option<Result<RefundReceipt, RefundError>> {
+        match self {
+            Self::Proceed => None,
+            Self::Replay(outcome) => Some(outcome.into_refund_answer()),
+            Self::InUse => Some(Err(RefundError::IdempotencyKeyInUse)),
+            Self::Reused => Some(Err(RefundError::IdempotencyKeyReused)),
         }
     }
 
