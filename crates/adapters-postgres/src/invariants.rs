@@ -16,7 +16,8 @@
 //! | 3 | charged = balances + paid − refunded | over all wallets, `paid` from `payments` |
 //! | 4 | paid at most once, exactly its total price, never expired or cancelled | ≤ 1 payment per reservation; amount = `total_price` = sum of its lines; payer = holder; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT ledger entry of −amount |
 //! | 5 | active ≤ maxActive, admission in issue order | per concert, unexpired ACTIVE tokens ≤ `coalesce(max_active, default)`; no live WAITING token with a smaller `seq` than an admitted one; `admitted_through` ≥ every admitted `seq`, `next_seq` ≥ every issued one |
-//! | 6 | a replayed key never moves money twice | ≤ 1 CHARGE entry per (user, key); each CHARGE entry is the one its key's CHARGED record names; each payment is named by exactly one PAID record |
+//! | 6 | a replayed key never moves money twice | ≤ 1 CHARGE entry per (user, key); each CHARGE entry is the one its key's CHARGED record names; each payment is named by exactly one PAID record; each refund by exactly one REFUNDED record |
+//! | refunds (v1.1) | refunded at most once, only after it was paid, for exactly the amount paid; a REFUNDED reservation holds no seat | ≤ 1 refund per reservation; REFUNDED ⇔ refunded; each refund has the reservation's payment, same payer and amount, dated at or after it (invariant 4); one REFUND entry of +amount per refund and none without one (invariant 3); a REFUNDED reservation's lines are released (`seat_lines_match_status`, invariant 1); CONFIRMED or REFUNDED ⇔ paid |
 //!
 //! The cap of check 5 is the setting in force: an operator who lowers `maxActive` below the
 //! number of active tokens makes it report until enough windows close.
@@ -53,7 +54,7 @@ const CHECKS: &[Check] = &[
         sql: "SELECT format('seat %s: %s line of %s reservation %s', rs.seat_id, \
                   CASE WHEN rs.live THEN 'live' ELSE 'released' END, r.status, r.id) AS detail \
               FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id \
-              WHERE (rs.live AND r.status IN ('EXPIRED', 'CANCELLED')) \
+              WHERE (rs.live AND r.status IN ('EXPIRED', 'CANCELLED', 'REFUNDED')) \
                  OR (NOT rs.live \
                      AND (r.status = 'CONFIRMED' OR (r.status = 'HELD' AND r.held_until > $1)))",
     },
@@ -144,8 +145,8 @@ const CHECKS: &[Check] = &[
                   AS detail \
               FROM reservations r LEFT JOIN payments p ON p.reservation_id = r.id \
               GROUP BY r.id, r.status \
-              HAVING (r.status = 'CONFIRMED' AND count(p.id) <> 1) \
-                  OR (r.status <> 'CONFIRMED' AND count(p.id) > 0)",
+              HAVING (r.status IN ('CONFIRMED', 'REFUNDED') AND count(p.id) <> 1) \
+                  OR (r.status NOT IN ('CONFIRMED', 'REFUNDED') AND count(p.id) > 0)",
     },
     Check {
         invariant: 4,
@@ -165,6 +166,46 @@ const CHECKS: &[Check] = &[
                 ON l.payment_id = p.id AND l.kind = 'PAYMENT' \
               GROUP BY p.id, p.amount \
               HAVING count(l.id) <> 1 OR coalesce(sum(l.amount), 0) <> -p.amount",
+    },
+    Check {
+        invariant: 4,
+        name: "refunded_at_most_once",
+        sql: "SELECT format('reservation %s has %s refunds', reservation_id, count(*)) AS detail \
+              FROM refunds GROUP BY reservation_id HAVING count(*) > 1",
+    },
+    Check {
+        invariant: 4,
+        name: "refunded_iff_refund",
+        sql: "SELECT format('%s reservation %s has %s refunds', r.status, r.id, count(f.id)) \
+                  AS detail \
+              FROM reservations r LEFT JOIN refunds f ON f.reservation_id = r.id \
+              GROUP BY r.id, r.status \
+              HAVING (r.status = 'REFUNDED' AND count(f.id) <> 1) \
+                  OR (r.status <> 'REFUNDED' AND count(f.id) > 0)",
+    },
+    Check {
+        invariant: 4,
+        name: "refund_matches_payment",
+        sql: "SELECT format('refund %s of %s to user %s at %s for reservation %s: payment %s \
+                  of %s by user %s at %s', f.id, f.amount, f.user_id, f.refunded_at, \
+                  f.reservation_id, p.id, p.amount, p.user_id, p.paid_at) AS detail \
+              FROM refunds f LEFT JOIN payments p ON p.reservation_id = f.reservation_id \
+              WHERE p.id IS NULL OR p.amount <> f.amount OR p.user_id <> f.user_id \
+                 OR f.refunded_at < p.paid_at",
+    },
+    Check {
+        invariant: 3,
+        name: "refund_in_ledger",
+        sql: "SELECT format('refund %s of %s has %s ledger entries summing to %s', f.id, \
+                  f.amount, count(l.id), coalesce(sum(l.amount), 0)) AS detail \
+              FROM refunds f LEFT JOIN ledger_entries l \
+                ON l.refund_id = f.id AND l.kind = 'REFUND' \
+              GROUP BY f.id, f.amount \
+              HAVING count(l.id) <> 1 OR coalesce(sum(l.amount), 0) <> f.amount \
+              UNION ALL \
+              SELECT format('REFUND ledger entry %s names no refund', l.id) \
+              FROM ledger_entries l LEFT JOIN refunds f ON f.id = l.refund_id \
+              WHERE l.kind = 'REFUND' AND f.id IS NULL",
     },
     Check {
         invariant: 5,
@@ -228,6 +269,15 @@ const CHECKS: &[Check] = &[
               FROM payments p LEFT JOIN idempotency_records i \
                 ON i.payment_id = p.id AND i.outcome = 'PAID' \
               GROUP BY p.id HAVING count(i.key) <> 1",
+    },
+    Check {
+        invariant: 6,
+        name: "refund_has_one_record",
+        sql: "SELECT format('refund %s is named by %s REFUNDED records', f.id, count(i.key)) \
+                  AS detail \
+              FROM refunds f LEFT JOIN idempotency_records i \
+                ON i.refund_id = f.id AND i.outcome = 'REFUNDED' \
+              GROUP BY f.id HAVING count(i.key) <> 1",
     },
 ];
 

@@ -4,7 +4,7 @@
 //! string is spelled in two places.
 
 use crate::errors::bad_row;
-use domain::{ChargeRejection, PaymentRejection, StoreError, StoredOutcome};
+use domain::{ChargeRejection, PaymentRejection, RefundRejection, StoreError, StoredOutcome};
 
 /// The kind of a stored outcome (`idempotency_records.outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,14 +13,18 @@ pub(crate) enum OutcomeKind {
     ChargeRejected,
     Paid,
     PaymentRejected,
+    Refunded,
+    RefundRejected,
 }
 
 impl OutcomeKind {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 6] = [
         Self::Charged,
         Self::ChargeRejected,
         Self::Paid,
         Self::PaymentRejected,
+        Self::Refunded,
+        Self::RefundRejected,
     ];
 
     /// The literal stored for this kind.
@@ -30,6 +34,8 @@ impl OutcomeKind {
             Self::ChargeRejected => "CHARGE_REJECTED",
             Self::Paid => "PAID",
             Self::PaymentRejected => "PAYMENT_REJECTED",
+            Self::Refunded => "REFUNDED",
+            Self::RefundRejected => "REFUND_REJECTED",
         }
     }
 
@@ -51,6 +57,8 @@ impl OutcomeKind {
             StoredOutcome::ChargeRejected(_) => Self::ChargeRejected,
             StoredOutcome::Paid(_) => Self::Paid,
             StoredOutcome::PaymentRejected(_) => Self::PaymentRejected,
+            StoredOutcome::Refunded(_) => Self::Refunded,
+            StoredOutcome::RefundRejected(_) => Self::RefundRejected,
         }
     }
 }
@@ -70,12 +78,35 @@ pub(crate) const fn payment_rejection_sql(rejection: PaymentRejection) -> &'stat
     }
 }
 
+/// The literal stored for a refund's rejection.
+pub(crate) const fn refund_rejection_sql(rejection: RefundRejection) -> &'static str {
+    match rejection {
+        RefundRejection::NotRefundable => "NOT_REFUNDABLE",
+        RefundRejection::WindowClosed => "REFUND_WINDOW_CLOSED",
+    }
+}
+
+/// The refund rejection a stored literal names.
+///
+/// # Errors
+/// A bad-row error for an unknown or missing literal.
+pub(crate) fn parse_refund_rejection(literal: Option<&str>) -> Result<RefundRejection, StoreError> {
+    [
+        RefundRejection::NotRefundable,
+        RefundRejection::WindowClosed,
+    ]
+    .into_iter()
+    .find(|r| Some(refund_rejection_sql(*r)) == literal)
+    .ok_or_else(|| bad_row("refund rejection", format!("{literal:?}")))
+}
+
 /// The rejection literal stored with `outcome` (none for a success).
 pub(crate) const fn rejection_sql(outcome: &StoredOutcome) -> Option<&'static str> {
     match outcome {
         StoredOutcome::ChargeRejected(r) => Some(charge_rejection_sql(*r)),
         StoredOutcome::PaymentRejected(r) => Some(payment_rejection_sql(*r)),
-        StoredOutcome::Charged(_) | StoredOutcome::Paid(_) => None,
+        StoredOutcome::RefundRejected(r) => Some(refund_rejection_sql(*r)),
+        StoredOutcome::Charged(_) | StoredOutcome::Paid(_) | StoredOutcome::Refunded(_) => None,
     }
 }
 
@@ -168,6 +199,12 @@ mod tests {
         }
         let r = ChargeRejection::BalanceLimitExceeded;
         assert_eq!(parse_charge_rejection(Some(charge_rejection_sql(r))), Ok(r));
+        for r in [
+            RefundRejection::NotRefundable,
+            RefundRejection::WindowClosed,
+        ] {
+            assert_eq!(parse_refund_rejection(Some(refund_rejection_sql(r))), Ok(r));
+        }
         assert!(OutcomeKind::parse("PAYED").is_err());
         assert!(parse_payment_rejection(None).is_err());
     }

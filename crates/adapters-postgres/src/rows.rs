@@ -2,15 +2,19 @@
 //! refuses (a negative price, an unknown status) is a corrupted row: `StoreError::Internal`.
 
 use crate::errors::bad_row;
-use crate::outcome::{parse_charge_rejection, parse_payment_rejection, rejection_sql, OutcomeKind};
+use crate::outcome::{
+    parse_charge_rejection, parse_payment_rejection, parse_refund_rejection, rejection_sql,
+    OutcomeKind,
+};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use domain::{
     ChargeReceipt, Concert, ConcertId, ConcertTitle, IdempotencyRecord, LedgerEntry, LedgerKind,
     Money, PaymentId, PaymentReceipt, QueuePolicy, QueueSettings, QueueStanding, QueueStats,
-    QueueToken, QueueTokenId, QueueTokenStatus, RequestFingerprint, Reservation, ReservationId,
-    ReservationStatus, ReservedSeat, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade,
-    SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Venue,
+    QueueToken, QueueTokenId, QueueTokenStatus, RefundId, RefundReceipt, RequestFingerprint,
+    Reservation, ReservationId, ReservationStatus, ReservedSeat, ScheduleId, ScheduleSummary,
+    SeatAvailability, SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp,
+    TransactionId, UserId, Venue,
 };
 use uuid::Uuid;
 
@@ -338,6 +342,8 @@ pub(crate) struct IdempotencyRow {
     pub balance: Option<i64>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub occurred_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub refund_id: Option<Uuid>,
 }
 
 fn present<T>(value: Option<T>, what: &str) -> Result<T, StoreError> {
@@ -357,6 +363,7 @@ impl IdempotencyRow {
             amount: None,
             balance: None,
             occurred_at: None,
+            refund_id: None,
         };
         match outcome {
             StoredOutcome::Charged(receipt) => {
@@ -372,7 +379,16 @@ impl IdempotencyRow {
                 row.balance = Some(receipt.balance_after.won());
                 row.occurred_at = Some(receipt.paid_at);
             }
-            StoredOutcome::ChargeRejected(_) | StoredOutcome::PaymentRejected(_) => {}
+            StoredOutcome::Refunded(receipt) => {
+                row.refund_id = Some(receipt.refund_id.get());
+                row.reservation_id = Some(receipt.reservation_id.get());
+                row.amount = Some(receipt.amount.won());
+                row.balance = Some(receipt.balance_after.won());
+                row.occurred_at = Some(receipt.refunded_at);
+            }
+            StoredOutcome::ChargeRejected(_)
+            | StoredOutcome::PaymentRejected(_)
+            | StoredOutcome::RefundRejected(_) => {}
         }
         row
     }
@@ -403,6 +419,19 @@ impl IdempotencyRow {
             }),
             OutcomeKind::PaymentRejected => {
                 StoredOutcome::PaymentRejected(parse_payment_rejection(self.rejection.as_deref())?)
+            }
+            OutcomeKind::Refunded => StoredOutcome::Refunded(RefundReceipt {
+                refund_id: RefundId::from_uuid(present(self.refund_id, "refund")?),
+                reservation_id: ReservationId::from_uuid(present(
+                    self.reservation_id,
+                    "reservation",
+                )?),
+                amount: money(present(self.amount, "amount")?)?,
+                balance_after: money(present(self.balance, "balance")?)?,
+                refunded_at: present(self.occurred_at, "time")?,
+            }),
+            OutcomeKind::RefundRejected => {
+                StoredOutcome::RefundRejected(parse_refund_rejection(self.rejection.as_deref())?)
             }
         };
         Ok(IdempotencyRecord {

@@ -62,6 +62,7 @@ impl CallRow {
                     amount: self.amount,
                     balance: self.balance,
                     occurred_at: self.occurred_at,
+                    refund_id: None,
                 }
                 .into_domain()?;
                 record

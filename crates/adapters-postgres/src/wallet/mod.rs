@@ -1,4 +1,5 @@
-//! [`WalletStore`]: balances, the append-only ledger, charges and payments.
+//! [`WalletStore`]: balances, the append-only ledger, charges, payments and refunds
+//! (`refund.rs`).
 //!
 //! Charges and payments run under an idempotency key: the (user, key) advisory lock for the
 //! transaction, waiting at most `IDEMPOTENCY_WAIT_MS` for a request running under the same key
@@ -16,6 +17,7 @@
 mod charge;
 mod pay;
 mod records;
+mod refund;
 
 pub(crate) use pay::payments_batch;
 pub(crate) use records::records_batch;
@@ -27,10 +29,11 @@ use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Nullable, Uuid as SqlUuid};
 use diesel::OptionalExtension;
 use diesel_async::RunQueryDsl;
-use domain::ports::{NewCharge, NewPayment, WalletStore};
+use domain::ports::{NewCharge, NewPayment, NewRefund, WalletStore};
 use domain::{
     ChargeError, ChargeReceipt, Cursor, IdempotencyKey, IdempotencyRecord, LedgerEntry, Page,
-    PageRequest, PayError, PaymentReceipt, StoreError, UserId, Wallet, WalletPolicy,
+    PageRequest, PayError, PaymentReceipt, RefundError, RefundPolicy, RefundReceipt, StoreError,
+    UserId, Wallet, WalletPolicy,
 };
 use futures::FutureExt;
 
@@ -76,6 +79,17 @@ impl WalletStore for PgStore {
     async fn pay(&self, payment: NewPayment) -> Result<PaymentReceipt, PayError> {
         // Coalesced with the other payments waiting now (see `pay.rs`).
         self.batches.payments.call(payment).await?
+    }
+
+    async fn refund(
+        &self,
+        refund: NewRefund,
+        policy: RefundPolicy,
+    ) -> Result<RefundReceipt, RefundError> {
+        self.db
+            .transaction(|conn| refund::refund_transaction(conn, refund.clone(), policy))
+            .await
+            .map_err(crate::errors::Fail::into_error)?
     }
 
     async fn ledger(
