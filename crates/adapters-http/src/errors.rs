@@ -7,7 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use domain::{
     AdminQueueError, BrowseError, CancelError, ChargeError, CreateScheduleError, HoldSeatsError,
-    JoinQueueError, PayError, QueueAccessError, QueueTokenError, ReservationReadError, StoreError,
+    JoinQueueError, PayError, QueueAccessError, QueueTokenError, RefundError, ReservationReadError,
+    StoreError,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
@@ -70,6 +71,12 @@ pub enum ApiError {
     /// 409: only a HELD reservation can be cancelled.
     #[error("{0}")]
     ReservationNotCancellable(String),
+    /// 409: only a CONFIRMED reservation can be refunded.
+    #[error("{0}")]
+    ReservationNotRefundable(String),
+    /// 409: the schedule starts within the refund cut-off.
+    #[error("{0}")]
+    RefundWindowClosed(String),
     /// 409: the wallet cannot cover the price.
     #[error("{0}")]
     InsufficientBalance(String),
@@ -125,6 +132,8 @@ impl ApiError {
             Self::HoldLimitExceeded(_) => "HOLD_LIMIT_EXCEEDED",
             Self::ReservationNotPayable(_) => "RESERVATION_NOT_PAYABLE",
             Self::ReservationNotCancellable(_) => "RESERVATION_NOT_CANCELLABLE",
+            Self::ReservationNotRefundable(_) => "RESERVATION_NOT_REFUNDABLE",
+            Self::RefundWindowClosed(_) => "REFUND_WINDOW_CLOSED",
             Self::InsufficientBalance(_) => "INSUFFICIENT_BALANCE",
             Self::BalanceLimitExceeded(_) => "BALANCE_LIMIT_EXCEEDED",
             Self::IdempotencyKeyRequired => "IDEMPOTENCY_KEY_REQUIRED",
@@ -151,6 +160,8 @@ impl ApiError {
             | Self::HoldLimitExceeded(_)
             | Self::ReservationNotPayable(_)
             | Self::ReservationNotCancellable(_)
+            | Self::ReservationNotRefundable(_)
+            | Self::RefundWindowClosed(_)
             | Self::InsufficientBalance(_)
             | Self::IdempotencyKeyInUse(_) => StatusCode::CONFLICT,
             Self::BalanceLimitExceeded(_) | Self::IdempotencyKeyReused(_) => {
@@ -336,6 +347,19 @@ impl From<PayError> for ApiError {
             PayError::IdempotencyKeyReused => Self::IdempotencyKeyReused(e.to_string()),
             PayError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse(e.to_string()),
             PayError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<RefundError> for ApiError {
+    fn from(e: RefundError) -> Self {
+        match e {
+            RefundError::NotFound => Self::NotFound(e.to_string()),
+            RefundError::NotRefundable => Self::ReservationNotRefundable(e.to_string()),
+            RefundError::WindowClosed => Self::RefundWindowClosed(e.to_string()),
+            RefundError::IdempotencyKeyReused => Self::IdempotencyKeyReused(e.to_string()),
+            RefundError::IdempotencyKeyInUse => Self::IdempotencyKeyInUse(e.to_string()),
+            RefundError::Store(s) => s.into(),
         }
     }
 }
@@ -644,6 +668,11 @@ mod tests {
             "QUEUE_TOKEN_NOT_ACTIVE",
         );
         check(PayError::NotPayable, 409, "RESERVATION_NOT_PAYABLE");
+        check(RefundError::NotRefundable, 409, "RESERVATION_NOT_REFUNDABLE");
+        check(RefundError::WindowClosed, 409, "REFUND_WINDOW_CLOSED");
+        check(RefundError::NotFound, 404, "NOT_FOUND");
+        check(RefundError::IdempotencyKeyReused, 422, "IDEMPOTENCY_KEY_REUSED");
+        check(RefundError::IdempotencyKeyInUse, 409, "IDEMPOTENCY_KEY_IN_USE");
         check(PayError::InsufficientBalance, 409, "INSUFFICIENT_BALANCE");
         check(
             PayError::IdempotencyKeyReused,

@@ -103,6 +103,7 @@ impl Mocks {
             .expect("hold policy"),
             wallet: WalletPolicy::new(domain::DEFAULT_CHARGE_MAX, domain::DEFAULT_BALANCE_MAX)
                 .expect("wallet policy"),
+            refund: domain::RefundPolicy::default(),
         };
         let limiter = JoinRateLimiter::new(JoinRateLimit {
             max_joins: 0,

@@ -327,6 +327,7 @@ mod tests {
             queue: QueuePolicy::new(10, 10, s, s, s).expect("valid"),
             hold: HoldPolicy::new(s, 4, 4).expect("valid"),
             wallet: WalletPolicy::new(money(10), money(100)).expect("valid"),
+            refund: domain::RefundPolicy::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use adapters_scheduler::JobIntervals;
 use application::{JoinRateLimit, Settings};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use domain::{
+    RefundPolicy,
     HoldPolicy, InvalidPolicy, Money, PolicyField, PolicyRule, QueuePolicy, WalletPolicy,
     DEFAULT_BALANCE_MAX, DEFAULT_CHARGE_MAX, DEFAULT_MAX_SEATS_HELD_PER_USER,
     DEFAULT_MAX_SEATS_PER_RESERVATION,
@@ -232,6 +233,15 @@ pub struct Config {
         global = true
     )]
     pub balance_max: u64,
+
+    /// Refunds close this many hours before a schedule starts (0 to 8760).
+    #[arg(
+        long,
+        env = "REFUND_CUTOFF_HOURS",
+        default_value_t = domain::DEFAULT_REFUND_CUTOFF_HOURS,
+        global = true
+    )]
+    pub refund_cutoff_hours: u32,
 
     /// Log output format; RUST_LOG filters (default `info`).
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
@@ -659,6 +669,12 @@ impl Config {
                 queue,
                 hold,
                 wallet,
+                refund: RefundPolicy::new(self.refund_cutoff_hours).map_err(|_| {
+                    invalid(
+                        "REFUND_CUTOFF_HOURS",
+                        format!("must be at most {}", domain::REFUND_CUTOFF_HOURS_MAX),
+                    )
+                })?,
             },
             join_rate_limit,
             jwt_secret,
@@ -1158,6 +1174,13 @@ mod tests {
                 ..base()
             }),
             "invalid setting MAX_SEATS_PER_RESERVATION: must not exceed MAX_SEATS_HELD_PER_USER"
+        );
+        assert_eq!(
+            refused(Config {
+                refund_cutoff_hours: 8761,
+                ..base()
+            }),
+            "invalid setting REFUND_CUTOFF_HOURS: must be at most 8760"
         );
         assert!(refused(Config {
             balance_max: u64::MAX,

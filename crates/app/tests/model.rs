@@ -53,6 +53,7 @@ fn settings() -> Settings {
             Money::new(BALANCE_MAX).unwrap(),
         )
         .unwrap(),
+        refund: domain::RefundPolicy::default(),
     }
 }
 

@@ -8,6 +8,7 @@ mod jobs;
 mod payments;
 mod queue;
 mod rate_limit;
+mod refunds;
 mod reservations;
 mod services;
 mod system;

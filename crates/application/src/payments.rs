@@ -83,8 +83,9 @@ fn replay_payment(outcome: StoredOutcome) -> Result<Idempotent<PaymentReceipt>, 
         StoredOutcome::PaymentRejected(PaymentRejection::InsufficientBalance) => {
             Err(PayError::InsufficientBalance)
         }
-        StoredOutcome::Charged(_) | StoredOutcome::ChargeRejected(_) => {
-            Err(PayError::IdempotencyKeyReused)
-        }
+        StoredOutcome::Charged(_)
+        | StoredOutcome::ChargeRejected(_)
+        | StoredOutcome::Refunded(_)
+        | StoredOutcome::RefundRejected(_) => Err(PayError::IdempotencyKeyReused),
     }
 }

@@ -4,7 +4,7 @@ use crate::JoinRateLimiter;
 use domain::ports::{
     CatalogueStore, Clock, IdGenerator, QueueStore, ReservationStore, StoreHealth, WalletStore,
 };
-use domain::{HoldPolicy, QueuePolicy, WalletPolicy};
+use domain::{HoldPolicy, QueuePolicy, RefundPolicy, WalletPolicy};
 use std::sync::Arc;
 
 /// The outside world, as the use cases see it.
@@ -35,6 +35,8 @@ pub struct Settings {
     pub hold: HoldPolicy,
     /// Wallet limits.
     pub wallet: WalletPolicy,
+    /// When refunds close before a schedule starts.
+    pub refund: RefundPolicy,
 }
 
 /// Every use case, sharing one set of ports and settings. Cheap to clone.

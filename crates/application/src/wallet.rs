@@ -86,8 +86,9 @@ fn replay_charge(outcome: StoredOutcome) -> Result<Idempotent<ChargeReceipt>, Ch
         StoredOutcome::ChargeRejected(ChargeRejection::BalanceLimitExceeded) => {
             Err(ChargeError::BalanceLimitExceeded)
         }
-        StoredOutcome::Paid(_) | StoredOutcome::PaymentRejected(_) => {
-            Err(ChargeError::IdempotencyKeyReused)
-        }
+        StoredOutcome::Paid(_)
+        | StoredOutcome::PaymentRejected(_)
+        | StoredOutcome::Refunded(_)
+        | StoredOutcome::RefundRejected(_) => Err(ChargeError::IdempotencyKeyReused),
     }
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod page;
 pub mod payment;
 pub mod queue;
+pub mod refund;
 pub mod reservation;
 pub mod wallet;
 
@@ -15,5 +16,6 @@ pub use health::*;
 pub use page::*;
 pub use payment::*;
 pub use queue::*;
+pub use refund::*;
 pub use reservation::*;
 pub use wallet::*;

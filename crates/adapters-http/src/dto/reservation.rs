@@ -64,7 +64,7 @@ pub struct ReservationDto {
     pub reservation_id: uuid::Uuid,
     /// The schedule.
     pub schedule_id: i64,
-    /// `HELD` | `CONFIRMED` | `EXPIRED` | `CANCELLED`.
+    /// `HELD` | `CONFIRMED` | `EXPIRED` | `CANCELLED` | `REFUNDED`.
     pub status: &'static str,
     /// The seats, by seat id.
     pub seats: Vec<ReservedSeatDto>,

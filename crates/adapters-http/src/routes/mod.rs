@@ -7,6 +7,7 @@ pub mod catalogue;
 pub mod ops;
 pub mod payments;
 pub mod queue;
+pub mod refunds;
 pub mod reservations;
 pub mod wallet;
 
@@ -28,6 +29,7 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reservations"),
     ("delete", "/api/v1/reservations/{id}"),
     ("post", "/api/v1/payments"),
+    ("post", "/api/v1/reservations/{id}/refund"),
     ("get", "/api/v1/wallet"),
     ("post", "/api/v1/wallet/charges"),
     ("get", "/api/v1/wallet/transactions"),
@@ -47,6 +49,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     browse::configure(cfg);
     reservations::configure(cfg);
     payments::configure(cfg);
+    refunds::configure(cfg);
     wallet::configure(cfg);
     admin::configure(cfg);
     ops::configure(cfg);

@@ -41,6 +41,7 @@ pub fn settings() -> Settings {
         .expect("valid"),
         wallet: WalletPolicy::new(domain::DEFAULT_CHARGE_MAX, domain::DEFAULT_BALANCE_MAX)
             .expect("valid"),
+        refund: domain::RefundPolicy::default(),
     }
 }
 

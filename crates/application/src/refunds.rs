@@ -1,0 +1,54 @@
+//! The refund use case: replay first, then one atomic store step. No queue token: a ticket
+//! holder gives a ticket back without queueing.
+
+use crate::{Idempotent, Services};
+use domain::ports::NewRefund;
+use domain::{
+    IdempotencyContext, RefundError, RefundId, RefundReceipt, ReservationId, TransactionId,
+    UserId,
+};
+use tracing::instrument;
+
+impl Services {
+    /// Refunds one of the user's CONFIRMED reservations until the refund cut-off before its
+    /// schedule starts: the reservation becomes REFUNDED, its seats free, the wallet credited
+    /// what was paid. A replay is answered from the stored record before any other check.
+    ///
+    /// # Errors
+    /// `IdempotencyKeyReused` / `IdempotencyKeyInUse`; `NotFound` (unknown or someone else's);
+    /// `NotRefundable` (not CONFIRMED); `WindowClosed` (past the cut-off).
+    #[instrument(skip(self, idempotency), fields(user_id = %user, reservation_id = %reservation_id, key = idempotency.key.as_str()))]
+    pub async fn refund(
+        &self,
+        user: UserId,
+        idempotency: IdempotencyContext,
+        reservation_id: ReservationId,
+    ) -> Result<Idempotent<RefundReceipt>, RefundError> {
+        let decision = self.idempotency_decision(user, &idempotency).await?;
+        if let Some(answer) = decision.refund_answer() {
+            return answer.map(|value| Idempotent {
+                value,
+                replayed: true,
+            });
+        }
+        let refund_id = RefundId::from_uuid(self.ports.ids.next_uuid());
+        let refund = NewRefund {
+            user_id: user,
+            reservation_id,
+            refund_id,
+            transaction_id: TransactionId::from_uuid(self.ports.ids.next_uuid()),
+            idempotency,
+        };
+        let receipt = self
+            .ports
+            .wallets
+            .refund(refund, self.settings.refund)
+            .await?;
+        // A twin under the same key may have run first: the receipt is then the twin's.
+        let replayed = receipt.refund_id != refund_id;
+        Ok(Idempotent {
+            value: receipt,
+            replayed,
+        })
+    }
+}
