@@ -143,6 +143,12 @@ macro_rules! store_contract_tests {
             a_payment_storm_answers_each_as_alone,
             ledger_sums_to_balance_and_pages,
             concurrent_money_movements_read_like_a_statement,
+            refund_credits_frees_seats_and_replays,
+            refund_of_another_users_reservation_is_not_found,
+            only_a_confirmed_reservation_is_refundable,
+            refund_window_closes_at_the_cutoff,
+            a_refund_may_pass_the_balance_maximum,
+            concurrent_refunds_of_one_reservation_credit_once,
         );
     };
 }

@@ -1,7 +1,7 @@
 //! Negative controls for the PostgreSQL store, in the test's own database only.
 //!
 //! The schema's guards are SQL functions (`hold_payable`, `token_active`, `taken_seats`,
-//! `release_lapsed_holds`, `wallet_covers`) that the service's statements call. A control
+//! `release_lapsed_holds`, `wallet_covers`, `refund_allowed`) that the service's statements call. A control
 //! replaces one in the database of the test that runs it, so the store runs exactly the
 //! statements it runs in service, with only that guard changed. Nothing here is in the service
 //! binary or in a migration; every statement carries the marker `NEGATIVE-CONTROL`. The lock
@@ -37,6 +37,13 @@ pub fn control_sql(guard: Guard) -> &'static [&'static str] {
         Guard::Balance => &[
             "CREATE OR REPLACE FUNCTION wallet_covers(p_balance bigint, p_price bigint) \
              RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ /* NEGATIVE-CONTROL */ SELECT true $$",
+        ],
+        // Any reservation of the caller is refundable, whatever its status; with the schema's
+        // backstop (one refund per reservation) dropped, so a second refund really credits.
+        Guard::Refundable => &[
+            "CREATE OR REPLACE FUNCTION refund_allowed(p_status text) RETURNS boolean \
+             LANGUAGE sql IMMUTABLE AS $$ /* NEGATIVE-CONTROL */ SELECT true $$",
+            "ALTER TABLE refunds DROP CONSTRAINT refunds_reservation_key /* NEGATIVE-CONTROL */",
         ],
         Guard::LockOrder => &[],
     }

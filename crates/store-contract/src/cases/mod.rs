@@ -3,10 +3,12 @@
 
 mod catalogue;
 mod queue;
+mod refunds;
 mod reservations;
 mod wallet;
 
 pub use catalogue::*;
 pub use queue::*;
+pub use refunds::*;
 pub use reservations::*;
 pub use wallet::*;
