@@ -668,11 +668,23 @@ mod tests {
             "QUEUE_TOKEN_NOT_ACTIVE",
         );
         check(PayError::NotPayable, 409, "RESERVATION_NOT_PAYABLE");
-        check(RefundError::NotRefundable, 409, "RESERVATION_NOT_REFUNDABLE");
+        check(
+            RefundError::NotRefundable,
+            409,
+            "RESERVATION_NOT_REFUNDABLE",
+        );
         check(RefundError::WindowClosed, 409, "REFUND_WINDOW_CLOSED");
         check(RefundError::NotFound, 404, "NOT_FOUND");
-        check(RefundError::IdempotencyKeyReused, 422, "IDEMPOTENCY_KEY_REUSED");
-        check(RefundError::IdempotencyKeyInUse, 409, "IDEMPOTENCY_KEY_IN_USE");
+        check(
+            RefundError::IdempotencyKeyReused,
+            422,
+            "IDEMPOTENCY_KEY_REUSED",
+        );
+        check(
+            RefundError::IdempotencyKeyInUse,
+            409,
+            "IDEMPOTENCY_KEY_IN_USE",
+        );
         check(PayError::InsufficientBalance, 409, "INSUFFICIENT_BALANCE");
         check(
             PayError::IdempotencyKeyReused,

@@ -4,8 +4,7 @@
 use crate::{Idempotent, Services};
 use domain::ports::NewRefund;
 use domain::{
-    IdempotencyContext, RefundError, RefundId, RefundReceipt, ReservationId, TransactionId,
-    UserId,
+    IdempotencyContext, RefundError, RefundId, RefundReceipt, ReservationId, TransactionId, UserId,
 };
 use tracing::instrument;
 
