@@ -1,12 +1,12 @@
 //! Chaos (issue 5): two instances of the service binary share one PostgreSQL cluster of the
-//! test's own, while concurrent clients join queues, hold seats, charge wallets, pay and
-//! cancel, and the test SIGKILLs and restarts an instance, SIGSTOPs and SIGCONTs one, and
+//! test's own, while concurrent clients join queues, hold seats, charge wallets, pay, refund
+//! and cancel, and the test SIGKILLs and restarts an instance, SIGSTOPs and SIGCONTs one, and
 //! restarts PostgreSQL with `pg_ctl restart -m immediate` (same port).
 //!
-//! Every charge and payment carries an `Idempotency-Key`. A request whose outcome is unknown (a
+//! Every charge, payment and refund carries an `Idempotency-Key`. A request whose outcome is unknown (a
 //! timeout, a connection error, a 5xx) is resolved afterwards by replaying its key. Then:
 //!
-//! * every acknowledged charge and payment is in its user's ledger exactly once;
+//! * every acknowledged charge, payment and refund is in its user's ledger exactly once;
 //! * nothing unacknowledged moved money: ledger entries ⊆ acknowledged ∪ resolved by replay;
 //! * every balance equals the sum of its ledger;
 //! * `adapters_postgres`'s invariant checker (the six invariants of the API contract, over one
@@ -497,9 +497,39 @@ impl Rng {
 }
 
 /// A charge or a payment, and what became of it.
+/// What a money operation was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MoneyKind {
+    Charge,
+    Payment,
+    Refund,
+}
+
+impl MoneyKind {
+    /// The receipt's id member.
+    const fn id_field(self) -> &'static str {
+        match self {
+            Self::Charge => "transactionId",
+            Self::Payment => "paymentId",
+            Self::Refund => "refundId",
+        }
+    }
+
+    /// The ledger kind it writes.
+    const fn ledger_kind(self) -> &'static str {
+        match self {
+            Self::Charge => "CHARGE",
+            Self::Payment => "PAYMENT",
+            Self::Refund => "REFUND",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct MoneyOp {
-    pay: bool,
+    kind: MoneyKind,
+    /// Where it was sent (replays go there too).
+    path: String,
     user: i64,
     key: String,
     body: Value,
@@ -553,6 +583,8 @@ struct Client {
     token: Option<String>,
     active: bool,
     held: Vec<String>,
+    /// Reservations this client paid for and has not refunded yet.
+    paid: Vec<String>,
     tally: Tally,
 }
 
@@ -662,10 +694,11 @@ impl Client {
                 continue;
             }
             match self.rng.below(100) {
-                0..=24 => self.charge().await,
-                25..=54 => self.hold().await,
-                55..=79 => self.pay().await,
-                80..=89 => self.cancel().await,
+                0..=22 => self.charge().await,
+                23..=50 => self.hold().await,
+                51..=74 => self.pay().await,
+                75..=81 => self.refund().await,
+                82..=89 => self.cancel().await,
                 _ => self.read().await,
             }
         }
@@ -725,7 +758,8 @@ impl Client {
             .await;
         let outcome = classify(&reply, "transactionId", "amount", false);
         self.tally.money.push(MoneyOp {
-            pay: false,
+            kind: MoneyKind::Charge,
+            path: "/api/v1/wallet/charges".to_owned(),
             user: self.user,
             key,
             body,
@@ -782,6 +816,7 @@ impl Client {
         match &outcome {
             Outcome::Acked { .. } => {
                 self.held.remove(i);
+                self.paid.push(reservation);
                 // Paying expires the queue token.
                 self.token = None;
                 self.active = false;
@@ -799,11 +834,43 @@ impl Client {
             }
         }
         self.tally.money.push(MoneyOp {
-            pay: true,
+            kind: MoneyKind::Payment,
+            path: "/api/v1/payments".to_owned(),
             user: self.user,
             key,
             body,
             queue_token: token,
+            outcome,
+        });
+    }
+
+    /// Refunds one of the client's paid reservations (no queue token needed).
+    async fn refund(&mut self) {
+        if self.paid.is_empty() {
+            return self.read().await;
+        }
+        let i = self.rng.below(self.paid.len());
+        let reservation = self.paid[i].clone();
+        let path = format!("/api/v1/reservations/{reservation}/refund");
+        let body = json!({});
+        let key = uuid::Uuid::new_v4().to_string();
+        let reply = self
+            .call("refund", Method::POST, &path, Some(&body), Some(&key))
+            .await;
+        let outcome = classify(&reply, "refundId", "amount", false);
+        match &outcome {
+            Outcome::Acked { .. } | Outcome::Rejected { .. } => {
+                self.paid.remove(i);
+            }
+            Outcome::Unknown(_) => {}
+        }
+        self.tally.money.push(MoneyOp {
+            kind: MoneyKind::Refund,
+            path,
+            user: self.user,
+            key,
+            body,
+            queue_token: None,
             outcome,
         });
     }
@@ -867,11 +934,7 @@ async fn resolve(http: &reqwest::Client, bases: &[String], ops: &mut [MoneyOp], 
         .filter(|op| matches!(op.outcome, Outcome::Unknown(_)))
         .enumerate()
     {
-        let (path, id_field) = if op.pay {
-            ("/api/v1/payments", "paymentId")
-        } else {
-            ("/api/v1/wallet/charges", "transactionId")
-        };
+        let (path, id_field) = (op.path.clone(), op.kind.id_field());
         let jwt = user_jwt(op.user);
         let mut attempt = n;
         while Instant::now() < deadline {
@@ -880,7 +943,7 @@ async fn resolve(http: &reqwest::Client, bases: &[String], ops: &mut [MoneyOp], 
                 &bases[attempt % bases.len()],
                 &jwt,
                 Method::POST,
-                path,
+                &path,
                 Some(&op.body),
                 op.queue_token.as_deref(),
                 Some(&op.key),
@@ -975,16 +1038,20 @@ fn audit(user: i64, lines: &[Line], balance: i64, ops: &[&MoneyOp]) -> Vec<Strin
         let Outcome::Acked { id, amount, .. } = &op.outcome else {
             continue;
         };
-        let (kind, reference, signed) = if op.pay {
-            ("PAYMENT", id.as_str(), -amount)
-        } else {
-            ("CHARGE", op.key.as_str(), *amount)
+        // A charge's line is referenced by its key, a payment's and a refund's by their id.
+        let kind = op.kind.ledger_kind();
+        let (reference, signed) = match op.kind {
+            MoneyKind::Payment => (id.as_str(), -amount),
+            MoneyKind::Refund => (id.as_str(), *amount),
+            MoneyKind::Charge => (op.key.as_str(), *amount),
         };
         allowed.insert((kind, reference));
         let found = by_ref
             .get(&(kind, reference))
             .map_or(&[][..], Vec::as_slice);
-        let exact = found.len() == 1 && found[0].amount == signed && (op.pay || found[0].id == *id);
+        let exact = found.len() == 1
+            && found[0].amount == signed
+            && (op.kind != MoneyKind::Charge || found[0].id == *id);
         if !exact {
             findings.push(format!(
                 "user {user}: acknowledged {kind} {reference} ({signed}) is in the ledger {} \
@@ -1162,6 +1229,7 @@ async fn chaos(pg_bin: &Path, plan: Plan) {
                 token: None,
                 active: false,
                 held: Vec::new(),
+                paid: Vec::new(),
                 tally: Tally::default(),
             };
             tokio::spawn(client.run(deadline))
@@ -1245,10 +1313,10 @@ async fn chaos(pg_bin: &Path, plan: Plan) {
         .filter(|(_, _, status, ..)| *status == 500)
         .count();
     let transport_outside = transport_errors.iter().filter(|t| !in_window(**t)).count();
-    let count = |pay: bool, pred: &dyn Fn(&Outcome) -> bool| {
+    let count = |kind: MoneyKind, pred: &dyn Fn(&Outcome) -> bool| {
         money
             .iter()
-            .filter(|op| op.pay == pay && pred(&op.outcome))
+            .filter(|op| op.kind == kind && pred(&op.outcome))
             .count()
     };
     let acked = |o: &Outcome| {
@@ -1293,13 +1361,17 @@ async fn chaos(pg_bin: &Path, plan: Plan) {
     );
     eprintln!(
         "charges: {} acknowledged, {} resolved by replay as done, {} as not done; payments: {} \
-         acknowledged, {} resolved by replay as done, {} as not done",
-        count(false, &acked),
-        count(false, &acked_replay),
-        count(false, &rejected_replay),
-        count(true, &acked),
-        count(true, &acked_replay),
-        count(true, &rejected_replay),
+         acknowledged, {} resolved by replay as done, {} as not done; refunds: {} acknowledged, \
+         {} resolved by replay as done, {} as not done",
+        count(MoneyKind::Charge, &acked),
+        count(MoneyKind::Charge, &acked_replay),
+        count(MoneyKind::Charge, &rejected_replay),
+        count(MoneyKind::Payment, &acked),
+        count(MoneyKind::Payment, &acked_replay),
+        count(MoneyKind::Payment, &rejected_replay),
+        count(MoneyKind::Refund, &acked),
+        count(MoneyKind::Refund, &acked_replay),
+        count(MoneyKind::Refund, &rejected_replay),
     );
     eprintln!(
         "unknown outcomes: {unknown_before}, unresolved after replay: {}",
@@ -1364,7 +1436,7 @@ async fn chaos(pg_bin: &Path, plan: Plan) {
     );
     assert_eq!(faults.len(), plan.faults.len());
     assert!(
-        count(false, &acked) > 0 && count(true, &acked) > 0,
+        count(MoneyKind::Charge, &acked) > 0 && count(MoneyKind::Payment, &acked) > 0,
         "the workload charged and paid"
     );
     assert!(unresolved.is_empty(), "unresolved: {unresolved:?}");

@@ -79,7 +79,11 @@ async fn a_refund_credits_once_frees_the_seat_and_replays(store: &Store) {
 
     // The same key for another reservation is a reuse.
     let reused = user
-        .send_keyed(&refund_path(&held["reservationId"]), json!({}), "refund-key")
+        .send_keyed(
+            &refund_path(&held["reservationId"]),
+            json!({}),
+            "refund-key",
+        )
         .await;
     assert_eq!(
         (reused.status, reused.body["code"].as_str()),
