@@ -37,6 +37,7 @@ struct Inner {
     http_duration: HistogramVec,
     holds: IntCounterVec,
     payments: IntCounterVec,
+    refunds: IntCounterVec,
     charges: IntCounterVec,
     queue_joins: IntCounter,
     queue_waiting: IntGaugeVec,
@@ -116,6 +117,12 @@ impl Metrics {
             "Payment attempts by outcome (ok, replayed or the error code).",
             &["outcome"],
         );
+        let refunds = counter_vec(
+            &registry,
+            "refunds_total",
+            "Refund attempts by outcome (ok, replayed or the error code).",
+            &["outcome"],
+        );
         let charges = counter_vec(
             &registry,
             "charges_total",
@@ -146,6 +153,7 @@ impl Metrics {
                 http_duration,
                 holds,
                 payments,
+                refunds,
                 charges,
                 queue_joins,
                 queue_waiting,
@@ -179,6 +187,11 @@ impl Metrics {
     /// Records a payment attempt's outcome.
     pub fn record_payment(&self, outcome: &str) {
         self.inner.payments.with_label_values(&[outcome]).inc();
+    }
+
+    /// Records a refund attempt's outcome.
+    pub fn record_refund(&self, outcome: &str) {
+        self.inner.refunds.with_label_values(&[outcome]).inc();
     }
 
     /// Records a charge attempt's outcome.

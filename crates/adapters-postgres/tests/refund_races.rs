@@ -17,7 +17,7 @@ use adapters_memory::Guard as MemGuard;
 use adapters_postgres::Guard;
 use common::race::*;
 use common::*;
-use domain::ports::{NewRefund, WalletStore};
+use domain::ports::NewRefund;
 use domain::*;
 use futures::future::join_all;
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@ use crate::dto::RefundReceiptDto;
 use crate::errors::ApiError;
 use crate::headers::IdempotencyKeyHeader;
 use crate::idempotency::{canonical_json, fingerprint};
+use crate::metrics::Metrics;
 use crate::responses::Created;
 use application::Services;
 use domain::{IdempotencyContext, ReservationId};
@@ -26,6 +27,7 @@ pub const REFUND_OPERATION: &str = "POST /api/v1/reservations/{id}/refund";
 #[api_v2_operation(tags(Reservations), operation_id = "refundReservation")]
 pub async fn refund(
     services: web::Data<Services>,
+    metrics: web::Data<Metrics>,
     user: AuthenticatedUser,
     key: IdempotencyKeyHeader,
     path: web::Path<uuid::Uuid>,
@@ -37,11 +39,20 @@ pub async fn refund(
         key: key.0,
         fingerprint: fingerprint(REFUND_OPERATION, &canonical),
     };
-    let done = services.refund(user.0, idempotency, reservation).await?;
-    Ok(Created {
-        body: RefundReceiptDto::from(&done.value),
-        replayed: done.replayed,
-    })
+    match services.refund(user.0, idempotency, reservation).await {
+        Ok(done) => {
+            metrics.record_refund(if done.replayed { "replayed" } else { "ok" });
+            Ok(Created {
+                body: RefundReceiptDto::from(&done.value),
+                replayed: done.replayed,
+            })
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            metrics.record_refund(e.code());
+            Err(e)
+        }
+    }
 }
 
 /// Registers the refund route.
