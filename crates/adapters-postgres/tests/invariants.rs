@@ -8,7 +8,7 @@ mod common;
 use adapters_postgres::{InvariantReport, PgStore};
 use common::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::ports::{NewCharge, NewPayment, ReservationStore, WalletStore};
+use domain::ports::{NewCharge, NewPayment, NewRefund, ReservationStore, WalletStore};
 use domain::*;
 
 /// What the busy database holds.
@@ -259,6 +259,7 @@ async fn a_negative_balance_is_reported() {
         &[
             "ALTER TABLE wallets DROP CONSTRAINT wallets_balance_check",
             "ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_balance_after_check",
+            "ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_amount_sign",
             "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, reference) \
              VALUES (gen_random_uuid(), 1, 'REFUND', 1, 701, 'x')",
             "UPDATE wallets SET balance = -99 WHERE user_id = 1",
@@ -390,18 +391,33 @@ async fn a_key_that_charged_twice_is_reported() {
 
 #[tokio::test]
 async fn a_ledger_out_of_balance_order_is_reported() {
-    // Arrange: two refunds (+50, +20) whose balances say the +20 came first, numbered +50 first
-    // (as ordering by transaction start could list them); the balance is their sum, so only the
-    // order is wrong.
+    // Arrange: two charges (+50, +20), each with its key's record, whose balances say the +20
+    // came first, numbered +50 first (as ordering by transaction start could list them); the
+    // balance is their sum, so only the order is wrong. (Before the refunds migration these were
+    // two bare REFUND entries; a REFUND entry now needs its refund.)
     let Some(busy) = busy().await else { return };
     let mut conn = busy.db.conn().await;
+    let (fifty, twenty) = (
+        "00000000-0000-7000-8000-000000000050",
+        "00000000-0000-7000-8000-000000000020",
+    );
     sql(
         &mut conn,
         &[
-            "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after) \
-             VALUES (gen_random_uuid(), 1, 'REFUND', 50, 770)",
-            "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after) \
-             VALUES (gen_random_uuid(), 1, 'REFUND', 20, 720)",
+            &format!(
+                "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, reference) \
+                 VALUES ('{fifty}', 1, 'CHARGE', 50, 770, 'k50')"
+            ),
+            &format!(
+                "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, reference) \
+                 VALUES ('{twenty}', 1, 'CHARGE', 20, 720, 'k20')"
+            ),
+            &format!(
+                "INSERT INTO idempotency_records (user_id, key, fingerprint, outcome, \
+                    transaction_id, amount, balance, occurred_at) VALUES \
+                 (1, 'k50', 'f50', 'CHARGED', '{fifty}', 50, 770, now()), \
+                 (1, 'k20', 'f20', 'CHARGED', '{twenty}', 20, 720, now())"
+            ),
             "UPDATE wallets SET balance = balance + 70 WHERE user_id = 1",
         ],
     )
@@ -428,4 +444,124 @@ async fn a_gap_in_a_ledgers_numbering_is_reported() {
     // Assert
     assert_eq!(report.broken(), vec![2], "{:?}", report.violations);
     assert_eq!(checks(&report), vec!["ledger_numbered_without_gaps"]);
+}
+
+/// Refunds user 1's paid reservation through the store (300 back).
+async fn refund_paid(busy: &Busy) -> RefundReceipt {
+    busy.store
+        .refund(
+            NewRefund {
+                user_id: user(1),
+                reservation_id: busy.paid.id,
+                refund_id: RefundId::from_uuid(uuid::Uuid::now_v7()),
+                transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
+                idempotency: idem("refund-1", "refund:1"),
+            },
+            RefundPolicy::default(),
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_refunded_database_passes() {
+    // Arrange
+    let Some(busy) = busy().await else { return };
+    let receipt = refund_paid(&busy).await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(receipt.amount.won(), 300);
+    assert!(report.is_clean(), "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn a_second_refund_is_reported() {
+    // Arrange: the refunded reservation refunded again, with its ledger entry and the money.
+    let Some(busy) = busy().await else { return };
+    let first = refund_paid(&busy).await;
+    let mut conn = busy.db.conn().await;
+    let second = uuid::Uuid::now_v7();
+    sql(
+        &mut conn,
+        &[
+            "ALTER TABLE refunds DROP CONSTRAINT refunds_reservation_key",
+            &format!(
+                "INSERT INTO refunds (id, reservation_id, payment_id, user_id, amount, \
+                    refunded_at) \
+                 SELECT '{second}', reservation_id, payment_id, user_id, amount, now() \
+                 FROM refunds WHERE id = '{}'",
+                first.refund_id
+            ),
+            &format!(
+                "INSERT INTO ledger_entries (id, user_id, kind, amount, balance_after, \
+                    reference, refund_id) \
+                 VALUES (gen_random_uuid(), 1, 'REFUND', 300, 1300, '{second}', '{second}')"
+            ),
+            "UPDATE wallets SET balance = balance + 300 WHERE user_id = 1",
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert: refunded twice, and the second has no record under a key.
+    let names = checks(&report);
+    for expected in [
+        "refunded_at_most_once",
+        "refunded_iff_refund",
+        "refund_has_one_record",
+    ] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+    assert_eq!(report.broken(), vec![4, 6], "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn a_refunded_reservation_still_holding_its_seat_is_reported() {
+    // Arrange: the refunded reservation's line made live again behind the trigger's back.
+    let Some(busy) = busy().await else { return };
+    refund_paid(&busy).await;
+    let mut conn = busy.db.conn().await;
+    sql(
+        &mut conn,
+        &[
+            "ALTER TABLE reservation_seats DISABLE TRIGGER reservation_seats_stay_released",
+            &format!(
+                "UPDATE reservation_seats SET live = true WHERE reservation_id = '{}'",
+                busy.paid.id
+            ),
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(checks(&report), vec!["seat_lines_match_status"]);
+}
+
+#[tokio::test]
+async fn a_refund_of_another_amount_is_reported() {
+    // Arrange: the refund says 299 while 300 was paid (the composite FK dropped).
+    let Some(busy) = busy().await else { return };
+    let refund = refund_paid(&busy).await;
+    let mut conn = busy.db.conn().await;
+    sql(
+        &mut conn,
+        &[
+            "ALTER TABLE refunds DISABLE TRIGGER refunds_append_only",
+            "ALTER TABLE refunds DROP CONSTRAINT refunds_payment_fkey",
+            "ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_refund_fkey",
+            &format!(
+                "UPDATE refunds SET amount = 299 WHERE id = '{}'",
+                refund.refund_id
+            ),
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    let names = checks(&report);
+    assert!(names.contains(&"refund_matches_payment"), "{names:?}");
+    assert!(names.contains(&"refund_in_ledger"), "{names:?}");
 }
