@@ -783,27 +783,45 @@ mod tests {
 
     #[tokio::test]
     async fn a_ledger_out_of_balance_order_is_reported() {
-        // Arrange: two refunds (+50, +20) whose balances say the +20 came first, listed +50
-        // first; the balance is their sum, so only the order is wrong.
+        // Arrange: two charges (+50, +20), each its key's record, whose balances say the +20
+        // came first, listed +50 first; the balance is their sum, so only the order is wrong.
+        // (These were bare refunds before refunds existed; a REFUND entry now needs its refund.)
         let (store, _) = busy_store().await;
         {
             let mut state = store.state();
             let user = UserId::new(1).expect("user");
+            let mut records = Vec::new();
             let wallet = state.wallets.get_mut(&user).expect("wallet");
             let template = wallet.ledger.last().cloned().expect("an entry");
             for (amount, after) in [(50, 770), (20, 720)] {
+                let key = format!("k{amount}");
                 let entry = LedgerEntry {
                     id: TransactionId::from_uuid(id()),
-                    kind: LedgerKind::Refund,
+                    kind: LedgerKind::Charge,
                     amount,
                     balance_after: Money::new(after).expect("money"),
-                    reference: None,
+                    reference: Some(key.clone()),
                     ..template.clone()
                 };
+                records.push((key, entry.clone()));
                 wallet.places.insert(entry.id, wallet.ledger.len());
                 wallet.ledger.push(entry);
             }
             wallet.balance = Money::new(770).expect("money");
+            for (key, entry) in records {
+                state.idempotency.insert(
+                    (user, domain::IdempotencyKey::new(key).expect("key")),
+                    domain::IdempotencyRecord {
+                        fingerprint: domain::RequestFingerprint::new("f"),
+                        outcome: Some(domain::StoredOutcome::Charged(domain::ChargeReceipt {
+                            transaction_id: entry.id,
+                            amount: Money::new(entry.amount).expect("money"),
+                            balance: entry.balance_after,
+                            created_at: entry.created_at,
+                        })),
+                    },
+                );
+            }
         }
         // Act
         let report = store.check_invariants(queue());

@@ -123,6 +123,20 @@ const CHECKS: &[Check] = &[
               WHERE charged <> balances + paid - refunded",
     },
     Check {
+        invariant: 3,
+        name: "refund_in_ledger",
+        sql: "SELECT format('refund %s of %s has %s ledger entries summing to %s', f.id, \
+                  f.amount, count(l.id), coalesce(sum(l.amount), 0)) AS detail \
+              FROM refunds f LEFT JOIN ledger_entries l \
+                ON l.refund_id = f.id AND l.kind = 'REFUND' \
+              GROUP BY f.id, f.amount \
+              HAVING count(l.id) <> 1 OR coalesce(sum(l.amount), 0) <> f.amount \
+              UNION ALL \
+              SELECT format('REFUND ledger entry %s names no refund', l.id) \
+              FROM ledger_entries l LEFT JOIN refunds f ON f.id = l.refund_id \
+              WHERE l.kind = 'REFUND' AND f.id IS NULL",
+    },
+    Check {
         invariant: 4,
         name: "paid_at_most_once",
         sql: "SELECT format('reservation %s has %s payments', reservation_id, count(*)) AS detail \
@@ -192,20 +206,6 @@ const CHECKS: &[Check] = &[
               FROM refunds f LEFT JOIN payments p ON p.reservation_id = f.reservation_id \
               WHERE p.id IS NULL OR p.amount <> f.amount OR p.user_id <> f.user_id \
                  OR f.refunded_at < p.paid_at",
-    },
-    Check {
-        invariant: 3,
-        name: "refund_in_ledger",
-        sql: "SELECT format('refund %s of %s has %s ledger entries summing to %s', f.id, \
-                  f.amount, count(l.id), coalesce(sum(l.amount), 0)) AS detail \
-              FROM refunds f LEFT JOIN ledger_entries l \
-                ON l.refund_id = f.id AND l.kind = 'REFUND' \
-              GROUP BY f.id, f.amount \
-              HAVING count(l.id) <> 1 OR coalesce(sum(l.amount), 0) <> f.amount \
-              UNION ALL \
-              SELECT format('REFUND ledger entry %s names no refund', l.id) \
-              FROM ledger_entries l LEFT JOIN refunds f ON f.id = l.refund_id \
-              WHERE l.kind = 'REFUND' AND f.id IS NULL",
     },
     Check {
         invariant: 5,
