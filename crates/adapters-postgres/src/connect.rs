@@ -111,6 +111,17 @@ fn assemble(db: Db, slots: usize) -> PgStore {
         schedule_concerts: Arc::default(),
         #[cfg(feature = "negative-controls")]
         slots,
+        seeds: Arc::new(domain::OsSeeds),
+    }
+}
+
+impl PgStore {
+    /// The same store (sharing the pool) drawing its pre-queues with seeds from `seeds` (fixed
+    /// seeds make draws reproducible in tests).
+    #[must_use]
+    pub fn with_seeds(mut self, seeds: Arc<dyn domain::SeedSource>) -> Self {
+        self.seeds = seeds;
+        self
     }
 }
 

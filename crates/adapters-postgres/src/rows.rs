@@ -9,7 +9,7 @@ use domain::{
     ChargeReceipt, Concert, ConcertId, ConcertTitle, IdempotencyRecord, LedgerEntry, LedgerKind,
     Money, PaymentId, PaymentReceipt, QueuePolicy, QueueSettings, QueueStanding, QueueStats,
     QueueToken, QueueTokenId, QueueTokenStatus, RequestFingerprint, Reservation, ReservationId,
-    ReservationStatus, ReservedSeat, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade,
+    ReservationStatus, ReservedSeat, SaleWindow, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade,
     SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Venue,
 };
 use uuid::Uuid;
@@ -48,7 +48,14 @@ pub(crate) struct ConcertRow {
     pub title: String,
     #[diesel(sql_type = Text)]
     pub venue: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_opens_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_closes_at: Option<Timestamp>,
 }
+
+/// The columns of a [`ConcertRow`], from `concerts c JOIN concert_queues q`.
+pub(crate) const CONCERT_COLUMNS: &str = "c.id, c.title, c.venue, q.sale_opens_at, q.sale_closes_at";
 
 impl ConcertRow {
     pub(crate) fn into_domain(self) -> Result<Concert, StoreError> {
@@ -56,6 +63,8 @@ impl ConcertRow {
             id: concert_id(self.id)?,
             title: ConcertTitle::new(self.title).map_err(|e| bad_row("title", e))?,
             venue: Venue::new(self.venue).map_err(|e| bad_row("venue", e))?,
+            sale: SaleWindow::new(self.sale_opens_at, self.sale_closes_at)
+                .map_err(|e| bad_row("sale window", e))?,
         })
     }
 }
@@ -148,6 +157,9 @@ pub(crate) struct TokenRow {
     pub position: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub admitted_last_minute: i64,
+    /// The concert's sale opening.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_opens_at: Option<Timestamp>,
 }
 
 impl TokenRow {
@@ -176,6 +188,7 @@ impl TokenRow {
             token,
             position,
             admitted_last_minute: count(self.admitted_last_minute),
+            sale_opens_at: self.sale_opens_at,
         })
     }
 }

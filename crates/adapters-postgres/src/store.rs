@@ -28,6 +28,8 @@ pub struct PgStore {
     /// rebuilds the batchers).
     #[cfg(feature = "negative-controls")]
     pub(crate) slots: usize,
+    /// Where the pre-queue draws' seeds come from (OS randomness unless a test fixed them).
+    pub(crate) seeds: Arc<dyn domain::SeedSource>,
 }
 
 /// One batcher per coalesced call; each port module supplies its batch function (`connect.rs`

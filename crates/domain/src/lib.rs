@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod catalogue;
+pub mod draw;
 pub mod errors;
 pub mod guards;
 pub mod idempotency;
@@ -17,11 +18,13 @@ pub mod policy;
 pub mod ports;
 pub mod queue;
 pub mod reservation;
+pub mod sale;
 pub mod verdicts;
 pub mod wallet;
 
 pub use admission::*;
 pub use catalogue::*;
+pub use draw::*;
 pub use errors::*;
 pub use idempotency::*;
 pub use ids::*;
@@ -30,6 +33,7 @@ pub use page::*;
 pub use policy::*;
 pub use queue::*;
 pub use reservation::*;
+pub use sale::*;
 pub use verdicts::*;
 pub use wallet::*;
 

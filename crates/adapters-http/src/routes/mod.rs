@@ -8,6 +8,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod sale;
 pub mod wallet;
 
 use crate::errors::ApiError;
@@ -35,6 +36,7 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/concerts/{concertId}/schedules"),
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
+    ("patch", "/api/v1/admin/concerts/{concertId}"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -49,6 +51,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     payments::configure(cfg);
     wallet::configure(cfg);
     admin::configure(cfg);
+    sale::configure(cfg);
     ops::configure(cfg);
 }
 

@@ -9,8 +9,10 @@
 //!    never wait on each other in a cycle; a single join elsewhere takes the same lock);
 //! 2. retires the users' tokens that are live in storage but expired by the database's clock;
 //! 3. finds the users' live tokens: those joins answer 200 with the token they already hold;
-//! 4. takes a block of consecutive `seq` numbers per concert from its counter row (one update
-//!    per concert, in concert order), in the order the joins arrived;
+//! 4. locks each concert's counter row (in concert order) and reads its sale window and whether
+//!    its draw happened: [`domain::join_phase`] says whether the new tokens go to the pre-queue
+//!    (PRE_QUEUE), to the line (WAITING) or nowhere (`SALE_CLOSED`); then takes a block of
+//!    consecutive `seq` numbers from the row, in the order the joins arrived;
 //! 5. inserts the new tokens, commits, and reads every answer's standing in one statement.
 //!
 //! Every join of the batch gets exactly the answer it would have got alone at that moment: the
@@ -24,10 +26,13 @@ use crate::db::{Db, TxFuture};
 use crate::errors::Fail;
 use crate::locks;
 use crate::requests::{JoinAnswer, JoinOutcome, JoinRequest};
-use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel::OptionalExtension;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::{JoinQueueError, QueuePolicy, StoreError};
+use domain::{join_phase, JoinPhase, JoinQueueError, QueuePolicy, SaleWindow, StoreError, Timestamp};
 use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -36,6 +41,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy)]
 enum Found {
     NoSuchConcert,
+    SaleClosed,
     Existing(Uuid),
     Issued(Uuid),
 }
@@ -51,18 +57,37 @@ const LIVE_TOKENS: &str = "\
     SELECT t.id, t.user_id, t.concert_id FROM queue_tokens t \
     JOIN unnest($1::bigint[], $2::bigint[]) AS k(u, c) \
       ON t.user_id = k.u AND t.concert_id = k.c \
-    WHERE t.status IN ('WAITING', 'ACTIVE') AND t.user_id = ANY($1)";
+    WHERE t.status IN ('PRE_QUEUE', 'WAITING', 'ACTIVE') AND t.user_id = ANY($1)";
 
-/// Step 4: `$1` concert, `$2` how many numbers; the last number of the block.
+/// Step 4a: `$1` concert: its sale window, whether it was drawn, and the clock; locks the row
+/// (a draw or a window change of the concert waits for this join, or this join for them).
+const SALE_OF: &str = "\
+    SELECT sale_opens_at, sale_closes_at, drawn_at IS NOT NULL AS drawn, now() AS now \
+    FROM concert_queues WHERE concert_id = $1 FOR UPDATE";
+
+#[derive(QueryableByName)]
+struct SaleOf {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sale_opens_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sale_closes_at: Option<Timestamp>,
+    #[diesel(sql_type = Bool)]
+    drawn: bool,
+    #[diesel(sql_type = Timestamptz)]
+    now: Timestamp,
+}
+
+/// Step 4b: `$1` concert, `$2` how many numbers; the last number of the block.
 const TAKE_SEQS: &str = "\
     UPDATE concert_queues SET next_seq = next_seq + $2 WHERE concert_id = $1 \
     RETURNING next_seq AS value";
 
-/// Step 5: `$1` ids, `$2` users, `$3` concerts, `$4` seqs.
+/// Step 5: `$1` ids, `$2` users, `$3` concerts, `$4` seqs, `$5` statuses.
 const INSERT_TOKENS: &str = "\
     INSERT INTO queue_tokens (id, user_id, concert_id, seq, status) \
-    SELECT id, u, c, seq, 'WAITING' FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) \
-        AS k(id, u, c, seq)";
+    SELECT id, u, c, seq, st \
+    FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) \
+        AS k(id, u, c, seq, st)";
 
 #[derive(QueryableByName)]
 struct Live {
@@ -106,7 +131,7 @@ pub(crate) async fn joins_batch(
             .iter()
             .filter_map(|o| match o {
                 Found::Existing(id) | Found::Issued(id) => Some(*id),
-                Found::NoSuchConcert => None,
+                Found::NoSuchConcert | Found::SaleClosed => None,
             })
             .collect();
         let rows = if ids.is_empty() {
@@ -125,6 +150,7 @@ pub(crate) async fn joins_batch(
             let slot = slots[j];
             answers[i] = match outcomes[slot] {
                 Found::NoSuchConcert => Err(JoinQueueError::ConcertNotFound),
+                Found::SaleClosed => Err(JoinQueueError::SaleClosed),
                 Found::Existing(id) | Found::Issued(id) => {
                     let created = matches!(outcomes[slot], Found::Issued(_))
                         && !std::mem::replace(&mut issued_answered[slot], true);
@@ -179,8 +205,31 @@ fn join_tx(
                 wanted.entry(pair.1).or_default().push(p);
             }
         }
-        let mut insert: (Vec<Uuid>, Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
+        let mut insert: (Vec<Uuid>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<&str>) = Default::default();
         for (concert, waiting) in wanted {
+            let sale: Option<SaleOf> = crate::sql::sql_query(SALE_OF)
+                .bind::<BigInt, _>(concert)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(sale) = sale else {
+                for &p in &waiting {
+                    outcomes[p] = Some(Found::NoSuchConcert);
+                }
+                continue;
+            };
+            let window = SaleWindow::new(sale.sale_opens_at, sale.sale_closes_at)
+                .map_err(|e| Fail::Store(crate::errors::bad_row("sale window", e)))?;
+            let status = match join_phase(window, sale.drawn, sale.now) {
+                JoinPhase::Closed => {
+                    for &p in &waiting {
+                        outcomes[p] = Some(Found::SaleClosed);
+                    }
+                    continue;
+                }
+                JoinPhase::PreQueue => "PRE_QUEUE",
+                JoinPhase::Line => "WAITING",
+            };
             let n = i64::try_from(waiting.len()).unwrap_or(i64::MAX);
             let last: Option<crate::rows::Int8> = crate::sql::sql_query(TAKE_SEQS)
                 .bind::<BigInt, _>(concert)
@@ -201,6 +250,7 @@ fn join_tx(
                         insert.1.push(pairs[p].0);
                         insert.2.push(concert);
                         insert.3.push(seq);
+                        insert.4.push(status);
                         Found::Issued(new_ids[p])
                     }
                 });
@@ -212,6 +262,7 @@ fn join_tx(
                 .bind::<Array<BigInt>, _>(insert.1)
                 .bind::<Array<BigInt>, _>(insert.2)
                 .bind::<Array<BigInt>, _>(insert.3)
+                .bind::<Array<Text>, _>(insert.4)
                 .execute(conn)
                 .await?;
         }
