@@ -20,6 +20,8 @@
 pub mod cases;
 pub mod fixtures;
 
+pub use cases::CONTRACT_DRAW_SEED;
+
 use domain::ports::{CatalogueStore, QueueStore, ReservationStore, StoreHealth, WalletStore};
 use std::future::Future;
 use std::pin::Pin;
@@ -143,6 +145,15 @@ macro_rules! store_contract_tests {
             a_payment_storm_answers_each_as_alone,
             ledger_sums_to_balance_and_pages,
             concurrent_money_movements_read_like_a_statement,
+            // Sale windows and the pre-queue draw (cases/sale.rs).
+            sale_window_is_listed_and_patched,
+            a_join_before_the_opening_waits_in_the_pre_queue,
+            an_idle_pre_queue_place_is_dropped,
+            a_join_after_the_close_is_refused_and_the_line_goes_on,
+            the_opening_moves_only_before_the_sale_opened,
+            the_draw_places_the_pre_queue_once_then_admission_follows,
+            a_paused_queue_still_draws,
+            draws_do_not_follow_arrival_order,
         );
     };
 }
