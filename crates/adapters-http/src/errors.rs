@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use domain::{
     AdminQueueError, BrowseError, CancelError, ChargeError, CreateScheduleError, HoldSeatsError,
-    JoinQueueError, PayError, QueueAccessError, QueueTokenError, ReservationReadError, SalePatchRefused, StoreError,
-    UpdateSaleError,
+    JoinQueueError, PayError, QueueAccessError, QueueTokenError, ReservationReadError,
+    SalePatchRefused, StoreError, UpdateSaleError,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};

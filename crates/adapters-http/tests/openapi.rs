@@ -66,7 +66,7 @@ impl Mocks {
                 id: ConcertId::new(1).expect("id"),
                 title: ConcertTitle::new("IU").expect("title"),
                 venue: Venue::new("Seoul").expect("venue"),
-            sale: domain::SaleWindow::ALWAYS_OPEN,
+                sale: domain::SaleWindow::ALWAYS_OPEN,
             }])
         });
         let mut queue = MockQueueStore::new();

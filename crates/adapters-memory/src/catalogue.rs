@@ -7,9 +7,8 @@ use async_trait::async_trait;
 use domain::ports::CatalogueStore;
 use domain::{
     effective_reservation_status, patch_sale, BrowseError, Concert, ConcertId, CreateScheduleError,
-    NewConcert, SalePatch, SaleState, UpdateSaleError,
-    NewSchedule, ReservationStatus, ScheduleId, ScheduleSeats, ScheduleSummary, SeatAvailability,
-    SeatId, StoreError, Timestamp,
+    NewConcert, NewSchedule, ReservationStatus, SalePatch, SaleState, ScheduleId, ScheduleSeats,
+    ScheduleSummary, SeatAvailability, SeatId, StoreError, Timestamp, UpdateSaleError,
 };
 
 fn next_id(counter: &mut i64) -> Result<i64, StoreError> {

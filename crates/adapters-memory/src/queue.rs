@@ -10,9 +10,9 @@ use async_trait::async_trait;
 use domain::ports::{Joined, QueueStore};
 use domain::{
     check_token_owner, draw_due, join_phase, AdminQueueError, AdmissionReport, ConcertId,
-    DrawReport, JoinPhase, JoinQueueError, SaleWindow,
-    QueueAccessError, QueuePolicy, QueueSettingsPatch, QueueStanding, QueueStats, QueueToken,
-    QueueTokenError, QueueTokenId, QueueTokenStatus, StoreError, Timestamp, UserId,
+    DrawReport, JoinPhase, JoinQueueError, QueueAccessError, QueuePolicy, QueueSettingsPatch,
+    QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId, QueueTokenStatus,
+    SaleWindow, StoreError, Timestamp, UserId,
 };
 use std::time::Duration;
 
@@ -149,12 +149,7 @@ impl State {
             JoinPhase::PreQueue => QueueTokenStatus::PreQueue,
             JoinPhase::Line => QueueTokenStatus::Waiting,
         };
-        let seq = line.enqueue(
-            user_id,
-            token_id,
-            now,
-            status == QueueTokenStatus::PreQueue,
-        )?;
+        let seq = line.enqueue(user_id, token_id, now, status == QueueTokenStatus::PreQueue)?;
         self.tokens.insert(
             token_id,
             TokenRecord {

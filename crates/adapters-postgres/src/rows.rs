@@ -9,8 +9,9 @@ use domain::{
     ChargeReceipt, Concert, ConcertId, ConcertTitle, IdempotencyRecord, LedgerEntry, LedgerKind,
     Money, PaymentId, PaymentReceipt, QueuePolicy, QueueSettings, QueueStanding, QueueStats,
     QueueToken, QueueTokenId, QueueTokenStatus, RequestFingerprint, Reservation, ReservationId,
-    ReservationStatus, ReservedSeat, SaleWindow, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade,
-    SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Venue,
+    ReservationStatus, ReservedSeat, SaleWindow, ScheduleId, ScheduleSummary, SeatAvailability,
+    SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId,
+    Venue,
 };
 use uuid::Uuid;
 
@@ -55,7 +56,8 @@ pub(crate) struct ConcertRow {
 }
 
 /// The columns of a [`ConcertRow`], from `concerts c JOIN concert_queues q`.
-pub(crate) const CONCERT_COLUMNS: &str = "c.id, c.title, c.venue, q.sale_opens_at, q.sale_closes_at";
+pub(crate) const CONCERT_COLUMNS: &str =
+    "c.id, c.title, c.venue, q.sale_opens_at, q.sale_closes_at";
 
 impl ConcertRow {
     pub(crate) fn into_domain(self) -> Result<Concert, StoreError> {

@@ -205,7 +205,10 @@ mod tests {
         }
         assert_eq!(counts.len(), 6);
         // Expected 10,000 each; a binomial sd is ~91, so ±500 is over 5 sd.
-        assert!(counts.values().all(|c| c.abs_diff(rounds / 6) < 500), "{counts:?}");
+        assert!(
+            counts.values().all(|c| c.abs_diff(rounds / 6) < 500),
+            "{counts:?}"
+        );
     }
 
     #[test]

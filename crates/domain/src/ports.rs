@@ -4,13 +4,14 @@
 //! several instances sharing one database agree.
 
 use crate::{
-    AdminQueueError, AdmissionReport, DrawReport, SalePatch, UpdateSaleError, BrowseError, CancelError, ChargeAmount, ChargeError,
-    ChargeReceipt, Concert, ConcertId, CreateScheduleError, HoldPolicy, HoldSeatsError,
+    AdminQueueError, AdmissionReport, BrowseError, CancelError, ChargeAmount, ChargeError,
+    ChargeReceipt, Concert, ConcertId, CreateScheduleError, DrawReport, HoldPolicy, HoldSeatsError,
     IdempotencyContext, IdempotencyKey, IdempotencyRecord, JoinQueueError, LedgerEntry, NewConcert,
     NewSchedule, Page, PageRequest, PayError, PaymentId, PaymentReceipt, QueuePolicy,
     QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    Reservation, ReservationId, ScheduleId, ScheduleSeats, ScheduleSummary, SeatSelection,
-    StoreError, Timestamp, TransactionId, UserId, Wallet, WalletPolicy,
+    Reservation, ReservationId, SalePatch, ScheduleId, ScheduleSeats, ScheduleSummary,
+    SeatSelection, StoreError, Timestamp, TransactionId, UpdateSaleError, UserId, Wallet,
+    WalletPolicy,
 };
 use async_trait::async_trait;
 use std::time::Duration;

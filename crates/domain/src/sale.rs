@@ -200,7 +200,10 @@ mod tests {
         assert_eq!(join_phase(opening, false, now), JoinPhase::PreQueue);
         assert_eq!(join_phase(opening, false, later), JoinPhase::PreQueue);
         assert_eq!(join_phase(opening, true, later), JoinPhase::Line);
-        assert_eq!(join_phase(SaleWindow::ALWAYS_OPEN, false, now), JoinPhase::Line);
+        assert_eq!(
+            join_phase(SaleWindow::ALWAYS_OPEN, false, now),
+            JoinPhase::Line
+        );
         let closing = SaleWindow::new(None, Some(later)).unwrap_or_default();
         assert_eq!(join_phase(closing, false, now), JoinPhase::Line);
         assert_eq!(join_phase(closing, false, later), JoinPhase::Closed);

@@ -9,9 +9,7 @@ mod sale;
 pub(crate) use listing::{listings_batch, schedule_concerts_batch};
 
 use crate::errors::{bad_row, Fail};
-use crate::rows::{
-    concert_id, ConcertRow, Int8, ScheduleRow, ScheduleSummaryRow, CONCERT_COLUMNS,
-};
+use crate::rows::{concert_id, ConcertRow, Int8, ScheduleRow, ScheduleSummaryRow, CONCERT_COLUMNS};
 use crate::store::PgStore;
 use async_trait::async_trait;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};

@@ -32,7 +32,9 @@ use diesel::sql_types::{
 use diesel::OptionalExtension;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::{join_phase, JoinPhase, JoinQueueError, QueuePolicy, SaleWindow, StoreError, Timestamp};
+use domain::{
+    join_phase, JoinPhase, JoinQueueError, QueuePolicy, SaleWindow, StoreError, Timestamp,
+};
 use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;

@@ -193,7 +193,11 @@ impl QueueStore for PgStore {
     async fn draw(&self, policy: QueuePolicy) -> Result<Vec<DrawReport>, StoreError> {
         let concerts: Vec<Int8> = self
             .db
-            .autocommit(|conn| crate::sql::sql_query(draw::DRAW_CANDIDATES).load(conn).boxed())
+            .autocommit(|conn| {
+                crate::sql::sql_query(draw::DRAW_CANDIDATES)
+                    .load(conn)
+                    .boxed()
+            })
             .await?;
         let mut reports = Vec::new();
         for concert in concerts {
@@ -203,7 +207,13 @@ impl QueueStore for PgStore {
                 .transaction(|conn| draw::draw_concert(conn, concert.value, seed, policy).boxed())
                 .await
                 .map_err(Fail::into_error)?;
-            if let Some(drawn) = drawn {
+            let Some(drawn) = drawn else {
+                self.draws_lost
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(concert = concert.value, "pre-queue already drawn elsewhere");
+                continue;
+            };
+            {
                 let concert_id = crate::rows::concert_id(concert.value)?;
                 tracing::info!(concert_id = %concert_id, seed, drawn, "pre-queue drawn");
                 reports.push(DrawReport {

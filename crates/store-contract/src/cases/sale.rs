@@ -220,12 +220,7 @@ pub async fn the_opening_moves_only_before_the_sale_opened(s: StoreUnderTest) {
 /// gives for the recorded seed; it happens once; later joins line up behind; admission then
 /// follows the places.
 pub async fn the_draw_places_the_pre_queue_once_then_admission_follows(s: StoreUnderTest) {
-    let p = queue_policy(
-        3,
-        1000,
-        Duration::from_secs(600),
-        Duration::from_secs(600),
-    );
+    let p = queue_policy(3, 1000, Duration::from_secs(600), Duration::from_secs(600));
     let c = concert_with_sale(&s, "Draw", Some(in_secs(3600)), None).await;
     let mut arrivals = Vec::new();
     for u in 1..=10 {
@@ -235,7 +230,10 @@ pub async fn the_draw_places_the_pre_queue_once_then_admission_follows(s: StoreU
     let reports = s.queue.draw(p).await.expect("draw");
     assert_eq!(reports.len(), 1);
     assert_eq!((reports[0].concert_id, reports[0].drawn), (c, 10));
-    assert!(s.queue.draw(p).await.expect("draw").is_empty(), "drawn once");
+    assert!(
+        s.queue.draw(p).await.expect("draw").is_empty(),
+        "drawn once"
+    );
     let places = draw_places(reports[0].seed, 10);
     for (i, (id, place)) in arrivals.iter().zip(&places).enumerate() {
         let u = i64::try_from(i).expect("small") + 1;
@@ -247,7 +245,11 @@ pub async fn the_draw_places_the_pre_queue_once_then_admission_follows(s: StoreU
             "arrival {i} is at its drawn place"
         );
     }
-    let late = s.queue.join(user(11), c, token_id(), p).await.expect("join");
+    let late = s
+        .queue
+        .join(user(11), c, token_id(), p)
+        .await
+        .expect("join");
     assert_eq!(
         (late.standing.token.status, late.standing.position),
         (QueueTokenStatus::Waiting, Some(11))
@@ -287,7 +289,10 @@ pub async fn a_paused_queue_still_draws(s: StoreUnderTest) {
     let mut sorted: Vec<u64> = positions.iter().flatten().copied().collect();
     sorted.sort_unstable();
     assert_eq!(sorted, vec![1, 2], "both drawn: {positions:?}");
-    assert!(s.queue.draw(p).await.expect("draw").is_empty(), "drawn once");
+    assert!(
+        s.queue.draw(p).await.expect("draw").is_empty(),
+        "drawn once"
+    );
     let stats = s.queue.stats(c, p).await.expect("stats");
     assert_eq!(stats.waiting, 2);
 }
