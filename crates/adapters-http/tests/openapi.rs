@@ -534,7 +534,7 @@ async fn public_and_ops_routes_answer() {
         .expect("json");
     assert_eq!(
         concerts,
-        json!([{"id": 1, "title": "IU", "venue": "Seoul"}])
+        json!([{"id": 1, "title": "IU", "venue": "Seoul", "saleOpensAt": null, "saleClosesAt": null}])
     );
     for path in ["/health/live", "/health/ready"] {
         let res = srv.client.get(srv.url(path)).send().await.expect("request");

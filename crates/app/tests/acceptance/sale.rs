@@ -87,7 +87,10 @@ async fn sale_windows_pre_queue_draw_and_closing(store: &Store) {
         assert_eq!(ticket["saleOpensAt"], concert["saleOpensAt"]);
     }
     let (status, ticket) = users[0].get("/api/v1/queue-tokens/current").await;
-    assert_eq!((status, &ticket["status"]), (StatusCode::OK, &json!("PRE_QUEUE")));
+    assert_eq!(
+        (status, &ticket["status"]),
+        (StatusCode::OK, &json!("PRE_QUEUE"))
+    );
     let (status, problem) = users[0]
         .get(&format!("/api/v1/concerts/{concert_id}/schedules"))
         .await;
