@@ -91,6 +91,16 @@ const INSERT_TOKENS: &str = "\
     FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) \
         AS k(id, u, c, seq, st)";
 
+/// The tokens a batch issues, column by column (step 5's arrays).
+#[derive(Default)]
+struct NewTokens {
+    ids: Vec<Uuid>,
+    users: Vec<i64>,
+    concerts: Vec<i64>,
+    seqs: Vec<i64>,
+    statuses: Vec<&'static str>,
+}
+
 #[derive(QueryableByName)]
 struct Live {
     #[diesel(sql_type = SqlUuid)]
@@ -207,7 +217,7 @@ fn join_tx(
                 wanted.entry(pair.1).or_default().push(p);
             }
         }
-        let mut insert: (Vec<Uuid>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<&str>) = Default::default();
+        let mut insert = NewTokens::default();
         for (concert, waiting) in wanted {
             let sale: Option<SaleOf> = crate::sql::sql_query(SALE_OF)
                 .bind::<BigInt, _>(concert)
@@ -248,23 +258,23 @@ fn join_tx(
                     None => Found::NoSuchConcert,
                     Some(last) => {
                         let seq = last.value - n + 1 + i64::try_from(k).unwrap_or(0);
-                        insert.0.push(new_ids[p]);
-                        insert.1.push(pairs[p].0);
-                        insert.2.push(concert);
-                        insert.3.push(seq);
-                        insert.4.push(status);
+                        insert.ids.push(new_ids[p]);
+                        insert.users.push(pairs[p].0);
+                        insert.concerts.push(concert);
+                        insert.seqs.push(seq);
+                        insert.statuses.push(status);
                         Found::Issued(new_ids[p])
                     }
                 });
             }
         }
-        if !insert.0.is_empty() {
+        if !insert.ids.is_empty() {
             crate::sql::sql_query(INSERT_TOKENS)
-                .bind::<Array<SqlUuid>, _>(insert.0)
-                .bind::<Array<BigInt>, _>(insert.1)
-                .bind::<Array<BigInt>, _>(insert.2)
-                .bind::<Array<BigInt>, _>(insert.3)
-                .bind::<Array<Text>, _>(insert.4)
+                .bind::<Array<SqlUuid>, _>(insert.ids)
+                .bind::<Array<BigInt>, _>(insert.users)
+                .bind::<Array<BigInt>, _>(insert.concerts)
+                .bind::<Array<BigInt>, _>(insert.seqs)
+                .bind::<Array<Text>, _>(insert.statuses)
                 .execute(conn)
                 .await?;
         }
