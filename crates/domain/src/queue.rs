@@ -349,6 +349,36 @@ mod tests {
     }
 
     #[test]
+    fn a_pre_queue_token_is_spelled_kept_alive_and_never_authorizes() {
+        let now = Utc::now();
+        for status in [
+            QueueTokenStatus::PreQueue,
+            QueueTokenStatus::Waiting,
+            QueueTokenStatus::Active,
+            QueueTokenStatus::Expired,
+        ] {
+            assert_eq!(QueueTokenStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(QueueTokenStatus::PreQueue.as_str(), "PRE_QUEUE");
+        let past = Some(now - Duration::seconds(1));
+        let future = Some(now + Duration::seconds(1));
+        assert_eq!(
+            effective_token_status(QueueTokenStatus::PreQueue, None, past, now),
+            QueueTokenStatus::Expired
+        );
+        assert_eq!(
+            effective_token_status(QueueTokenStatus::PreQueue, None, future, now),
+            QueueTokenStatus::PreQueue
+        );
+        let user = UserId::new(1).unwrap_or_else(|_| unreachable!());
+        let concert = ConcertId::new(1).unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            token(QueueTokenStatus::PreQueue).authorize(user, concert),
+            Err(QueueAccessError::NotActive)
+        );
+    }
+
+    #[test]
     fn only_the_owners_active_token_for_that_concert_authorizes() {
         let user = UserId::new(1).unwrap_or_else(|_| unreachable!());
         let other_user = UserId::new(2).unwrap_or_else(|_| unreachable!());
