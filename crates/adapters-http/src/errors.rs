@@ -7,8 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use domain::{
     AdminQueueError, BrowseError, CancelError, ChargeError, CreateScheduleError, HoldSeatsError,
-    JoinQueueError, PayError, QueueAccessError, QueueTokenError, RefundError, ReservationReadError,
-    StoreError,
+    JoinQueueError, PayError, QueueAccessError, QueueTokenError, RefundError, ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
@@ -101,6 +100,12 @@ pub enum ApiError {
     /// 405: a known path with another method.
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
+    /// 409: joining after the concert's sale closed.
+    #[error("{0}")]
+    SaleClosed(String),
+    /// 409: moving the sale's opening after the draw.
+    #[error("{0}")]
+    SaleAlreadyOpen(String),
     /// 429: too many requests; retry after the given seconds.
     #[error("{detail}")]
     RateLimited {
@@ -142,6 +147,8 @@ impl ApiError {
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::SaleClosed(_) => "SALE_CLOSED",
+            Self::SaleAlreadyOpen(_) => "SALE_ALREADY_OPEN",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::Internal => "INTERNAL",
@@ -163,7 +170,9 @@ impl ApiError {
             | Self::ReservationNotRefundable(_)
             | Self::RefundWindowClosed(_)
             | Self::InsufficientBalance(_)
-            | Self::IdempotencyKeyInUse(_) => StatusCode::CONFLICT,
+            | Self::IdempotencyKeyInUse(_)
+            | Self::SaleClosed(_)
+            | Self::SaleAlreadyOpen(_) => StatusCode::CONFLICT,
             Self::BalanceLimitExceeded(_) | Self::IdempotencyKeyReused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -273,6 +282,7 @@ impl From<JoinQueueError> for ApiError {
     fn from(e: JoinQueueError) -> Self {
         match e {
             JoinQueueError::ConcertNotFound => Self::NotFound(e.to_string()),
+            JoinQueueError::SaleClosed => Self::SaleClosed(e.to_string()),
             JoinQueueError::RateLimited { retry_after_secs } => Self::RateLimited {
                 retry_after_secs,
                 detail: e.to_string(),
@@ -369,6 +379,21 @@ impl From<AdminQueueError> for ApiError {
         match e {
             AdminQueueError::ConcertNotFound => Self::NotFound(e.to_string()),
             AdminQueueError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<UpdateSaleError> for ApiError {
+    fn from(e: UpdateSaleError) -> Self {
+        match e {
+            UpdateSaleError::ConcertNotFound => Self::NotFound(e.to_string()),
+            UpdateSaleError::Refused(SalePatchRefused::Invalid(_)) => {
+                Self::Validation(e.to_string())
+            }
+            UpdateSaleError::Refused(SalePatchRefused::AlreadyOpen) => {
+                Self::SaleAlreadyOpen(e.to_string())
+            }
+            UpdateSaleError::Store(s) => s.into(),
         }
     }
 }

@@ -66,6 +66,7 @@ impl Mocks {
                 id: ConcertId::new(1).expect("id"),
                 title: ConcertTitle::new("IU").expect("title"),
                 venue: Venue::new("Seoul").expect("venue"),
+                sale: domain::SaleWindow::ALWAYS_OPEN,
             }])
         });
         let mut queue = MockQueueStore::new();
@@ -534,7 +535,7 @@ async fn public_and_ops_routes_answer() {
         .expect("json");
     assert_eq!(
         concerts,
-        json!([{"id": 1, "title": "IU", "venue": "Seoul"}])
+        json!([{"id": 1, "title": "IU", "venue": "Seoul", "saleOpensAt": null, "saleClosesAt": null}])
     );
     for path in ["/health/live", "/health/ready"] {
         let res = srv.client.get(srv.url(path)).send().await.expect("request");

@@ -6,9 +6,9 @@ use crate::store::MemoryStore;
 use async_trait::async_trait;
 use domain::ports::CatalogueStore;
 use domain::{
-    effective_reservation_status, BrowseError, Concert, ConcertId, CreateScheduleError, NewConcert,
-    NewSchedule, ReservationStatus, ScheduleId, ScheduleSeats, ScheduleSummary, SeatAvailability,
-    SeatId, StoreError, Timestamp,
+    effective_reservation_status, patch_sale, BrowseError, Concert, ConcertId, CreateScheduleError,
+    NewConcert, NewSchedule, ReservationStatus, SalePatch, SaleState, ScheduleId, ScheduleSeats,
+    ScheduleSummary, SeatAvailability, SeatId, StoreError, Timestamp, UpdateSaleError,
 };
 
 fn next_id(counter: &mut i64) -> Result<i64, StoreError> {
@@ -38,6 +38,7 @@ impl State {
             id,
             title: new.title,
             venue: new.venue,
+            sale: new.sale,
         };
         self.concerts.insert(
             id,
@@ -48,6 +49,30 @@ impl State {
         );
         self.lines.insert(id, QueueLine::default());
         Ok(concert)
+    }
+
+    /// Changes a concert's sale window as [`patch_sale`] decides.
+    pub(crate) fn update_sale(
+        &mut self,
+        concert_id: ConcertId,
+        patch: SalePatch,
+        now: Timestamp,
+    ) -> Result<Concert, UpdateSaleError> {
+        let line = self
+            .lines
+            .get(&concert_id)
+            .ok_or(UpdateSaleError::ConcertNotFound)?;
+        let record = self
+            .concerts
+            .get_mut(&concert_id)
+            .ok_or(UpdateSaleError::ConcertNotFound)?;
+        let state = SaleState {
+            window: record.concert.sale,
+            drawn: line.drawn().is_some(),
+            tokens_issued: line.issued() > 0,
+        };
+        record.concert.sale = patch_sale(state, patch, now)?;
+        Ok(record.concert.clone())
     }
 
     pub(crate) fn create_schedule(
@@ -180,6 +205,15 @@ impl CatalogueStore for MemoryStore {
 
     async fn create_concert(&self, concert: NewConcert) -> Result<Concert, StoreError> {
         self.state().create_concert(concert)
+    }
+
+    async fn update_sale(
+        &self,
+        concert_id: ConcertId,
+        patch: SalePatch,
+    ) -> Result<Concert, UpdateSaleError> {
+        let (mut state, now) = self.state_at_now();
+        state.update_sale(concert_id, patch, now)
     }
 
     async fn create_schedule(

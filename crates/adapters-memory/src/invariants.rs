@@ -540,6 +540,7 @@ mod tests {
             .create_concert(NewConcert {
                 title: ConcertTitle::new("C").expect("title"),
                 venue: Venue::new("V").expect("venue"),
+                sale: domain::SaleWindow::ALWAYS_OPEN,
             })
             .await
             .expect("concert");

@@ -36,5 +36,5 @@ mod wallet;
 pub use domain::guards::Guard;
 pub use domain::invariants::{InvariantReport, Violation};
 pub use fenwick::Fenwick;
-pub use seed::{DemoCatalogue, DEMO_SEATS_PER_SCHEDULE};
+pub use seed::{DemoCatalogue, DEMO_SALE_OPENS_IN_MINUTES, DEMO_SEATS_PER_SCHEDULE};
 pub use store::MemoryStore;

@@ -7,9 +7,9 @@ use crate::fenwick::Fenwick;
 use crate::time::{minus, plus};
 use crate::token::TokenRecord;
 use domain::{
-    admission_quota, admission_slot, record_admission, slot_room, QueuePolicy, QueueSettings,
-    QueueSettingsPatch, QueueStats, QueueTokenId, QueueTokenStatus, SlotRecord, StoreError,
-    Timestamp, UserId,
+    admission_quota, admission_slot, draw_places, record_admission, slot_room, QueuePolicy,
+    QueueSettings, QueueSettingsPatch, QueueStats, QueueTokenId, QueueTokenStatus, SlotRecord,
+    StoreError, Timestamp, UserId,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
@@ -29,6 +29,12 @@ pub(crate) struct QueueLine {
     waiting: BTreeMap<i64, QueueTokenId>,
     /// Stored-WAITING tokens by `(last_poll, seq)`: the idle ones come first.
     idle: BTreeSet<(Timestamp, i64)>,
+    /// Stored-PRE_QUEUE tokens in arrival order (their `seq` holds a 0 in `present`).
+    pre_queue: BTreeMap<i64, QueueTokenId>,
+    /// Stored-PRE_QUEUE tokens by `(last_poll, seq)`: the idle ones come first.
+    pre_idle: BTreeSet<(Timestamp, i64)>,
+    /// The draw, once it happened: when, with which seed, how many it placed.
+    drawn: Option<Draw>,
     /// Stored-ACTIVE tokens by `(active_until, id)`: the closed windows come first.
     active: BTreeSet<(Timestamp, QueueTokenId)>,
     /// Each user's latest token (live unless its status says otherwise).
@@ -38,6 +44,14 @@ pub(crate) struct QueueLine {
     /// The admission slot of the latest admission and how many it admitted (at most the batch
     /// per slot, however many ticks run in it).
     slot: Option<SlotRecord>,
+}
+
+/// A line's pre-queue draw, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Draw {
+    pub(crate) at: Timestamp,
+    pub(crate) seed: u64,
+    pub(crate) placed: u64,
 }
 
 /// `n` as a count of tokens.
@@ -69,27 +83,96 @@ impl QueueLine {
         self.live.get(&user).copied()
     }
 
-    /// Puts a new WAITING token at the end of the line as `user`'s live token; returns its
-    /// `seq`.
+    /// Puts a new token as `user`'s live token: WAITING at the end of the line, or PRE_QUEUE
+    /// (`pre_queue`) in arrival order for the draw; returns its `seq`.
     pub(crate) fn enqueue(
         &mut self,
         user: UserId,
         id: QueueTokenId,
         now: Timestamp,
+        pre_queue: bool,
     ) -> Result<i64, StoreError> {
         let seq = i64::try_from(self.present.len().saturating_add(1))
             .map_err(|_| StoreError::Internal("queue sequence exhausted".into()))?;
-        self.present.push(1);
-        self.waiting.insert(seq, id);
-        self.idle.insert((now, seq));
+        if pre_queue {
+            self.present.push(0);
+            self.pre_queue.insert(seq, id);
+            self.pre_idle.insert((now, seq));
+        } else {
+            self.present.push(1);
+            self.waiting.insert(seq, id);
+            self.idle.insert((now, seq));
+        }
         self.live.insert(user, id);
         Ok(seq)
     }
 
-    /// Records that the WAITING token `seq`, last polled at `last_poll`, was polled at `now`.
-    pub(crate) fn touch(&mut self, seq: i64, last_poll: Timestamp, now: Timestamp) {
-        self.idle.remove(&(last_poll, seq));
-        self.idle.insert((now, seq));
+    /// Records that the WAITING (or PRE_QUEUE) token `seq`, last polled at `last_poll`, was
+    /// polled at `now`.
+    pub(crate) fn touch(&mut self, seq: i64, last_poll: Timestamp, now: Timestamp, pre: bool) {
+        let idle = if pre {
+            &mut self.pre_idle
+        } else {
+            &mut self.idle
+        };
+        idle.remove(&(last_poll, seq));
+        idle.insert((now, seq));
+    }
+
+    /// How many tokens were ever issued in this line.
+    pub(crate) fn issued(&self) -> usize {
+        self.present.len()
+    }
+
+    /// Whether the draw has happened.
+    pub(crate) const fn drawn(&self) -> Option<Draw> {
+        self.drawn
+    }
+
+    /// The pre-queue draw: the live PRE_QUEUE tokens (polled after `idle_cutoff`) become WAITING
+    /// at the end of the line in the order [`draw_places`] gives for `seed`; the idle ones are
+    /// left for the idle sweep. Records the draw. Returns the drawn tokens' new `seq`s.
+    pub(crate) fn draw(
+        &mut self,
+        tokens: &mut HashMap<QueueTokenId, TokenRecord>,
+        now: Timestamp,
+        idle_cutoff: Timestamp,
+        seed: u64,
+    ) -> u64 {
+        let live: Vec<(i64, QueueTokenId)> = self
+            .pre_queue
+            .iter()
+            .filter(|(_, id)| tokens.get(id).is_some_and(|r| r.last_poll > idle_cutoff))
+            .map(|(seq, id)| (*seq, *id))
+            .collect();
+        let places = draw_places(seed, live.len());
+        let mut by_place: Vec<Option<QueueTokenId>> = vec![None; live.len()];
+        for ((seq, id), place) in live.iter().zip(&places) {
+            self.pre_queue.remove(seq);
+            if let Some(record) = tokens.get(id) {
+                self.pre_idle.remove(&(record.last_poll, *seq));
+            }
+            if let Some(slot) = by_place.get_mut(*place) {
+                *slot = Some(*id);
+            }
+        }
+        for id in by_place.into_iter().flatten() {
+            let seq = i64::try_from(self.present.len().saturating_add(1)).unwrap_or(i64::MAX);
+            self.present.push(1);
+            self.waiting.insert(seq, id);
+            if let Some(record) = tokens.get_mut(&id) {
+                record.token.seq = seq;
+                record.token.status = QueueTokenStatus::Waiting;
+                self.idle.insert((record.last_poll, seq));
+            }
+        }
+        let placed = count(live.len());
+        self.drawn = Some(Draw {
+            at: now,
+            seed,
+            placed,
+        });
+        placed
     }
 
     /// Takes a token that is about to become EXPIRED out of the line's indexes.
@@ -100,6 +183,10 @@ impl QueueLine {
                 self.present.add(seq_index(token.seq), -1);
                 self.waiting.remove(&token.seq);
                 self.idle.remove(&(record.last_poll, token.seq));
+            }
+            QueueTokenStatus::PreQueue => {
+                self.pre_queue.remove(&token.seq);
+                self.pre_idle.remove(&(record.last_poll, token.seq));
             }
             QueueTokenStatus::Active => {
                 if let Some(until) = token.active_until {
@@ -120,14 +207,20 @@ impl QueueLine {
             .take_while(move |(last_poll, _)| *last_poll <= idle_cutoff)
     }
 
-    /// Stored-WAITING tokens idle past `idle_cutoff`, as `(last_poll, id)`, the longest idle
-    /// first.
+    /// Stored-WAITING, then stored-PRE_QUEUE tokens idle past `idle_cutoff`, as
+    /// `(last_poll, id)`, the longest idle first within each.
     pub(crate) fn idle_tokens(
         &self,
         idle_cutoff: Timestamp,
     ) -> impl Iterator<Item = (Timestamp, QueueTokenId)> + '_ {
+        let pre = self
+            .pre_idle
+            .iter()
+            .take_while(move |(last_poll, _)| *last_poll <= idle_cutoff)
+            .filter_map(|(last_poll, seq)| self.pre_queue.get(seq).map(|id| (*last_poll, *id)));
         self.overdue_idle(idle_cutoff)
             .filter_map(|(last_poll, seq)| self.waiting.get(seq).map(|id| (*last_poll, *id)))
+            .chain(pre)
     }
 
     /// Stored-ACTIVE tokens whose window closed at or before `now`, the earliest first.

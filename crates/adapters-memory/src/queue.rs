@@ -9,9 +9,10 @@ use crate::token::TokenRecord;
 use async_trait::async_trait;
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    check_token_owner, AdminQueueError, AdmissionReport, ConcertId, JoinQueueError,
-    QueueAccessError, QueuePolicy, QueueSettingsPatch, QueueStanding, QueueStats, QueueToken,
-    QueueTokenError, QueueTokenId, QueueTokenStatus, StoreError, Timestamp, UserId,
+    check_token_owner, draw_due, join_phase, AdminQueueError, AdmissionReport, ConcertId,
+    DrawReport, JoinPhase, JoinQueueError, QueueAccessError, QueuePolicy, QueueSettingsPatch,
+    QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId, QueueTokenStatus,
+    SaleWindow, StoreError, Timestamp, UserId,
 };
 use std::time::Duration;
 
@@ -66,10 +67,46 @@ impl State {
         let position = (token.status == QueueTokenStatus::Waiting)
             .then(|| line.position(token.seq, idle_cutoff));
         Ok(QueueStanding {
+            sale_opens_at: self.sale_window(token.concert_id).opens_at(),
             token,
             position,
             admitted_last_minute: line.admitted_last_minute(now),
         })
+    }
+
+    /// A concert's sale window (always open for an unknown one).
+    fn sale_window(&self, concert_id: ConcertId) -> SaleWindow {
+        self.concerts
+            .get(&concert_id)
+            .map_or(SaleWindow::ALWAYS_OPEN, |c| c.concert.sale)
+    }
+
+    /// The draws due at `now` (see [`QueueStore::draw`]), each with a seed from `seeds`.
+    pub(crate) fn draw_due_lines(
+        &mut self,
+        now: Timestamp,
+        policy: &QueuePolicy,
+        seeds: &dyn domain::SeedSource,
+    ) -> Vec<DrawReport> {
+        let idle_cutoff = minus(now, policy.idle_timeout());
+        let mut reports = Vec::new();
+        for concert_id in self.concert_ids() {
+            let window = self.sale_window(concert_id);
+            let Some(line) = self.lines.get_mut(&concert_id) else {
+                continue;
+            };
+            if !draw_due(window, line.drawn().is_some(), now) {
+                continue;
+            }
+            let seed = seeds.next_seed();
+            let drawn = line.draw(&mut self.tokens, now, idle_cutoff, seed);
+            reports.push(DrawReport {
+                concert_id,
+                seed,
+                drawn,
+            });
+        }
+        reports
     }
 
     pub(crate) fn join(
@@ -102,11 +139,17 @@ impl State {
         if self.tokens.contains_key(&token_id) {
             return Err(StoreError::Internal("queue token id already issued".into()).into());
         }
+        let window = self.sale_window(concert_id);
         let line = self
             .lines
             .get_mut(&concert_id)
             .ok_or(JoinQueueError::ConcertNotFound)?;
-        let seq = line.enqueue(user_id, token_id, now)?;
+        let status = match join_phase(window, line.drawn().is_some(), now) {
+            JoinPhase::Closed => return Err(JoinQueueError::SaleClosed),
+            JoinPhase::PreQueue => QueueTokenStatus::PreQueue,
+            JoinPhase::Line => QueueTokenStatus::Waiting,
+        };
+        let seq = line.enqueue(user_id, token_id, now, status == QueueTokenStatus::PreQueue)?;
         self.tokens.insert(
             token_id,
             TokenRecord {
@@ -115,7 +158,7 @@ impl State {
                     user_id,
                     concert_id,
                     seq,
-                    status: QueueTokenStatus::Waiting,
+                    status,
                     issued_at: now,
                     active_until: None,
                 },
@@ -141,11 +184,19 @@ impl State {
             .get_mut(&token_id)
             .ok_or(QueueAccessError::TokenRequired)?;
         let idle_cutoff = minus(now, policy.idle_timeout());
-        if record.effective_status(now, idle_cutoff) == QueueTokenStatus::Waiting
-            && record.last_poll < now
+        let status = record.effective_status(now, idle_cutoff);
+        if matches!(
+            status,
+            QueueTokenStatus::Waiting | QueueTokenStatus::PreQueue
+        ) && record.last_poll < now
         {
             if let Some(line) = self.lines.get_mut(&record.token.concert_id) {
-                line.touch(record.token.seq, record.last_poll, now);
+                line.touch(
+                    record.token.seq,
+                    record.last_poll,
+                    now,
+                    status == QueueTokenStatus::PreQueue,
+                );
             }
             record.last_poll = now;
         }
@@ -241,8 +292,14 @@ impl QueueStore for MemoryStore {
         self.state().leave(token_id, user_id)
     }
 
+    async fn draw(&self, policy: QueuePolicy) -> Result<Vec<DrawReport>, StoreError> {
+        let (mut state, now) = self.state_at_now();
+        Ok(state.draw_due_lines(now, &policy, self.seeds()))
+    }
+
     async fn admit(&self, policy: QueuePolicy) -> Result<Vec<AdmissionReport>, StoreError> {
         let (mut state, now) = self.state_at_now();
+        state.draw_due_lines(now, &policy, self.seeds());
         let mut reports = Vec::new();
         for concert_id in state.concert_ids() {
             let admitted = state.admit_line(concert_id, now, &policy);

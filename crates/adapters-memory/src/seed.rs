@@ -4,8 +4,8 @@ use crate::state::State;
 use crate::store::MemoryStore;
 use chrono::TimeDelta;
 use domain::{
-    ConcertId, ConcertTitle, Money, NewConcert, NewSchedule, NewSeat, ScheduleId, SeatGrade,
-    SeatNumber, StoreError, Timestamp, Venue,
+    ConcertId, ConcertTitle, Money, NewConcert, NewSchedule, NewSeat, SaleWindow, ScheduleId,
+    SeatGrade, SeatNumber, StoreError, Timestamp, Venue,
 };
 
 /// Seats in every demo schedule: rows A–E with 10 seats each.
@@ -19,6 +19,10 @@ const CONCERTS: [(&str, &str); 3] = [
         "Lotte Concert Hall, Seoul",
     ),
 ];
+
+/// Minutes from seeding time to the sale opening of the last demo concert (the others have no
+/// sale window): its queue starts as a pre-queue, drawn at the opening, for front-ends to try.
+pub const DEMO_SALE_OPENS_IN_MINUTES: i64 = 5;
 
 /// Days from seeding time to each demo schedule.
 const DAYS_AHEAD: [i64; 2] = [7, 14];
@@ -63,10 +67,17 @@ impl State {
     fn seed_demo(&mut self, now: Timestamp) -> Result<DemoCatalogue, StoreError> {
         let seats = demo_seats()?;
         let mut concerts = Vec::with_capacity(CONCERTS.len());
-        for (title, venue) in CONCERTS {
+        for (i, (title, venue)) in CONCERTS.into_iter().enumerate() {
+            let sale = if i + 1 == CONCERTS.len() {
+                let opens_at = now + TimeDelta::minutes(DEMO_SALE_OPENS_IN_MINUTES);
+                SaleWindow::new(Some(opens_at), None).map_err(invalid)?
+            } else {
+                SaleWindow::ALWAYS_OPEN
+            };
             let concert = self.create_concert(NewConcert {
                 title: ConcertTitle::new(title).map_err(invalid)?,
                 venue: Venue::new(venue).map_err(invalid)?,
+                sale,
             })?;
             let mut schedules = Vec::with_capacity(DAYS_AHEAD.len());
             for days in DAYS_AHEAD {
@@ -84,7 +95,8 @@ impl State {
 }
 
 impl MemoryStore {
-    /// Adds the demo catalogue: three concerts, each with two schedules 7 and 14 days after
+    /// Adds the demo catalogue: three concerts (the last one's sale opens
+    /// [`DEMO_SALE_OPENS_IN_MINUTES`] after `now`, with a pre-queue before), each with two schedules 7 and 14 days after
     /// `now`, each with [`DEMO_SEATS_PER_SCHEDULE`] seats (`A-1` … `E-10`; rows A–B are VIP at
     /// 150,000 won, rows C–E are R at 99,000 won). All in one critical section.
     ///

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use domain::guards::Guard;
 use domain::guards::Guards;
 use domain::ports::{Clock, StoreHealth};
-use domain::{StoreError, Timestamp};
+use domain::{OsSeeds, SeedSource, StoreError, Timestamp};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The in-memory store: implements `CatalogueStore`, `QueueStore`, `ReservationStore`,
@@ -17,6 +17,8 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
     /// Every guard is on except in a test's negative control.
     guards: Guards,
+    /// Where the pre-queue draws' seeds come from.
+    seeds: Arc<dyn SeedSource>,
 }
 
 struct Inner {
@@ -40,7 +42,21 @@ impl MemoryStore {
                 state: Mutex::new(State::default()),
             }),
             guards: Guards::default(),
+            seeds: Arc::new(OsSeeds),
         }
+    }
+
+    /// The same store (sharing its state) drawing its pre-queues with seeds from `seeds`
+    /// (fixed seeds make draws reproducible in tests and demos).
+    #[must_use]
+    pub fn with_seeds(mut self, seeds: Arc<dyn SeedSource>) -> Self {
+        self.seeds = seeds;
+        self
+    }
+
+    /// The draws' seed source.
+    pub(crate) fn seeds(&self) -> &dyn SeedSource {
+        self.seeds.as_ref()
     }
 
     /// **Tests only.** The same store (sharing its state) with `guard` switched off, for a

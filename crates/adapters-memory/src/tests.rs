@@ -43,6 +43,7 @@ async fn concert(store: &MemoryStore) -> ConcertId {
         .create_concert(NewConcert {
             title: ConcertTitle::new("Unit").expect("title"),
             venue: Venue::new("Hall").expect("venue"),
+            sale: domain::SaleWindow::ALWAYS_OPEN,
         })
         .await
         .expect("concert")

@@ -11,7 +11,7 @@ pub(crate) struct TokenRecord {
 }
 
 impl TokenRecord {
-    /// The status at `now`: ACTIVE past `active_until` and WAITING last polled at or before
+    /// The status at `now`: ACTIVE past `active_until` and WAITING or PRE_QUEUE last polled at or before
     /// `idle_cutoff` (now minus the idle timeout) are EXPIRED.
     pub(crate) fn effective_status(
         &self,
@@ -22,7 +22,11 @@ impl TokenRecord {
             QueueTokenStatus::Active if self.token.active_until.is_none_or(|u| u <= now) => {
                 QueueTokenStatus::Expired
             }
-            QueueTokenStatus::Waiting if self.last_poll <= idle_cutoff => QueueTokenStatus::Expired,
+            QueueTokenStatus::Waiting | QueueTokenStatus::PreQueue
+                if self.last_poll <= idle_cutoff =>
+            {
+                QueueTokenStatus::Expired
+            }
             other => other,
         }
     }

@@ -15,7 +15,10 @@ impl Clock for RealClock {
 }
 
 async fn fresh_memory_store() -> StoreUnderTest {
-    StoreUnderTest::from_store(MemoryStore::new(Arc::new(RealClock)))
+    let seeds = Arc::new(domain::SeedSequence::starting_at(
+        store_contract::CONTRACT_DRAW_SEED,
+    ));
+    StoreUnderTest::from_store(MemoryStore::new(Arc::new(RealClock)).with_seeds(seeds))
 }
 
 store_contract::store_contract_tests!(fresh_memory_store);

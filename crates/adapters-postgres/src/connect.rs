@@ -111,6 +111,25 @@ fn assemble(db: Db, slots: usize) -> PgStore {
         schedule_concerts: Arc::default(),
         #[cfg(feature = "negative-controls")]
         slots,
+        seeds: Arc::new(domain::OsSeeds),
+        draws_lost: Arc::default(),
+    }
+}
+
+impl PgStore {
+    /// The same store (sharing the pool) drawing its pre-queues with seeds from `seeds` (fixed
+    /// seeds make draws reproducible in tests).
+    #[must_use]
+    pub fn with_seeds(mut self, seeds: Arc<dyn domain::SeedSource>) -> Self {
+        self.seeds = seeds;
+        self
+    }
+
+    /// How many draws this instance found due but skipped because another instance had drawn
+    /// first (the draw-once guard at work; a race test reads it).
+    #[must_use]
+    pub fn draws_lost(&self) -> u64 {
+        std::sync::atomic::AtomicU64::load(&self.draws_lost, std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -11,10 +11,7 @@ use diesel::QueryableByName;
 use domain::{
     ChargeReceipt, Concert, ConcertId, ConcertTitle, IdempotencyRecord, LedgerEntry, LedgerKind,
     Money, PaymentId, PaymentReceipt, QueuePolicy, QueueSettings, QueueStanding, QueueStats,
-    QueueToken, QueueTokenId, QueueTokenStatus, RefundId, RefundReceipt, RequestFingerprint,
-    Reservation, ReservationId, ReservationStatus, ReservedSeat, ScheduleId, ScheduleSummary,
-    SeatAvailability, SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp,
-    TransactionId, UserId, Venue,
+    QueueToken, QueueTokenId, QueueTokenStatus, RefundId, RefundReceipt, RequestFingerprint, Reservation, ReservationId, ReservationStatus, ReservedSeat, SaleWindow, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Venue,
 };
 use uuid::Uuid;
 
@@ -52,7 +49,15 @@ pub(crate) struct ConcertRow {
     pub title: String,
     #[diesel(sql_type = Text)]
     pub venue: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_opens_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_closes_at: Option<Timestamp>,
 }
+
+/// The columns of a [`ConcertRow`], from `concerts c JOIN concert_queues q`.
+pub(crate) const CONCERT_COLUMNS: &str =
+    "c.id, c.title, c.venue, q.sale_opens_at, q.sale_closes_at";
 
 impl ConcertRow {
     pub(crate) fn into_domain(self) -> Result<Concert, StoreError> {
@@ -60,6 +65,8 @@ impl ConcertRow {
             id: concert_id(self.id)?,
             title: ConcertTitle::new(self.title).map_err(|e| bad_row("title", e))?,
             venue: Venue::new(self.venue).map_err(|e| bad_row("venue", e))?,
+            sale: SaleWindow::new(self.sale_opens_at, self.sale_closes_at)
+                .map_err(|e| bad_row("sale window", e))?,
         })
     }
 }
@@ -152,6 +159,9 @@ pub(crate) struct TokenRow {
     pub position: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub admitted_last_minute: i64,
+    /// The concert's sale opening.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_opens_at: Option<Timestamp>,
 }
 
 impl TokenRow {
@@ -180,6 +190,7 @@ impl TokenRow {
             token,
             position,
             admitted_last_minute: count(self.admitted_last_minute),
+            sale_opens_at: self.sale_opens_at,
         })
     }
 }

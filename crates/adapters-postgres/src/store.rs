@@ -28,6 +28,10 @@ pub struct PgStore {
     /// rebuilds the batchers).
     #[cfg(feature = "negative-controls")]
     pub(crate) slots: usize,
+    /// Where the pre-queue draws' seeds come from (OS randomness unless a test fixed them).
+    pub(crate) seeds: Arc<dyn domain::SeedSource>,
+    /// Draws this instance found due but another instance had made first (it then skipped).
+    pub(crate) draws_lost: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// One batcher per coalesced call; each port module supplies its batch function (`connect.rs`

@@ -16,7 +16,10 @@ async fn fresh_pg_store() -> store_contract::StoreUnderTest {
         );
         std::process::exit(0);
     };
-    store_contract::StoreUnderTest::from_store(db.store(16).await)
+    let seeds = std::sync::Arc::new(domain::SeedSequence::starting_at(
+        store_contract::CONTRACT_DRAW_SEED,
+    ));
+    store_contract::StoreUnderTest::from_store(db.store(16).await.with_seeds(seeds))
 }
 
 store_contract::store_contract_tests!(fresh_pg_store);

@@ -345,6 +345,7 @@ impl World {
             .create_concert(NewConcert {
                 title: ConcertTitle::new(format!("Model {case}")).unwrap(),
                 venue: Venue::new("Hall").unwrap(),
+                sale: domain::SaleWindow::ALWAYS_OPEN,
             })
             .await
             .unwrap();

@@ -3,7 +3,7 @@
 use crate::Services;
 use domain::{
     BrowseError, Concert, ConcertId, CreateScheduleError, NewConcert, NewSchedule, QueueTokenId,
-    ScheduleId, ScheduleSeats, ScheduleSummary, StoreError, UserId,
+    SalePatch, ScheduleId, ScheduleSeats, ScheduleSummary, StoreError, UpdateSaleError, UserId,
 };
 use tracing::instrument;
 
@@ -24,6 +24,21 @@ impl Services {
     #[instrument(skip(self, concert), fields(title = %concert.title))]
     pub async fn create_concert(&self, concert: NewConcert) -> Result<Concert, StoreError> {
         self.ports.catalogue.create_concert(concert).await
+    }
+
+    /// Changes a concert's sale window (operator); the store decides under the concert's queue
+    /// lock, so the change cannot cross a join or the draw.
+    ///
+    /// # Errors
+    /// `ConcertNotFound`; `Refused` when the opening can no longer move or the window would be
+    /// invalid.
+    #[instrument(skip(self), fields(concert_id = %concert_id))]
+    pub async fn update_sale(
+        &self,
+        concert_id: ConcertId,
+        patch: SalePatch,
+    ) -> Result<Concert, UpdateSaleError> {
+        self.ports.catalogue.update_sale(concert_id, patch).await
     }
 
     /// Adds a schedule with its seats (operator).

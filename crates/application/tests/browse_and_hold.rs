@@ -264,6 +264,7 @@ fn standing(
         token: token(token_id(1), user(1), concert(1), status),
         position,
         admitted_last_minute,
+        sale_opens_at: None,
     }
 }
 

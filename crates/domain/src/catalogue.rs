@@ -1,6 +1,6 @@
 //! The catalogue: concerts, their dated schedules and the seats of each schedule.
 
-use crate::{ConcertId, Money, ScheduleId, SeatId, Timestamp};
+use crate::{ConcertId, Money, SaleWindow, ScheduleId, SeatId, Timestamp};
 
 /// Why catalogue text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +78,8 @@ pub struct Concert {
     pub title: ConcertTitle,
     /// Its venue.
     pub venue: Venue,
+    /// When its sale opens and closes.
+    pub sale: SaleWindow,
 }
 
 /// What an operator supplies to create a concert.
@@ -87,6 +89,8 @@ pub struct NewConcert {
     pub title: ConcertTitle,
     /// The venue.
     pub venue: Venue,
+    /// When its sale opens and closes ([`SaleWindow::ALWAYS_OPEN`]: as before v1.1).
+    pub sale: SaleWindow,
 }
 
 /// A seat as the operator defines it when creating a schedule.

@@ -47,6 +47,9 @@ pub enum JoinQueueError {
     /// No such concert.
     #[error("concert not found")]
     ConcertNotFound,
+    /// The concert's sale has closed to new joins.
+    #[error("the sale of this concert has closed")]
+    SaleClosed,
     /// The user joined too often; try again after this many seconds.
     #[error("too many queue joins; retry after {retry_after_secs} s")]
     RateLimited {
@@ -187,6 +190,20 @@ pub enum AdminQueueError {
     /// No such concert.
     #[error("concert not found")]
     ConcertNotFound,
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An operator's change of a concert's sale window.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateSaleError {
+    /// No such concert.
+    #[error("concert not found")]
+    ConcertNotFound,
+    /// The window it would give is not valid, or the opening can no longer move.
+    #[error(transparent)]
+    Refused(#[from] crate::SalePatchRefused),
     /// Store failure.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod catalogue;
+pub mod draw;
 pub mod errors;
 pub mod guards;
 pub mod idempotency;
@@ -18,11 +19,13 @@ pub mod ports;
 pub mod queue;
 pub mod refund;
 pub mod reservation;
+pub mod sale;
 pub mod verdicts;
 pub mod wallet;
 
 pub use admission::*;
 pub use catalogue::*;
+pub use draw::*;
 pub use errors::*;
 pub use idempotency::*;
 pub use ids::*;
@@ -32,6 +35,7 @@ pub use policy::*;
 pub use queue::*;
 pub use refund::*;
 pub use reservation::*;
+pub use sale::*;
 pub use verdicts::*;
 pub use wallet::*;
 

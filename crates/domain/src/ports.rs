@@ -5,13 +5,11 @@
 
 use crate::{
     AdminQueueError, AdmissionReport, BrowseError, CancelError, ChargeAmount, ChargeError,
-    ChargeReceipt, Concert, ConcertId, CreateScheduleError, HoldPolicy, HoldSeatsError,
+    ChargeReceipt, Concert, ConcertId, CreateScheduleError, DrawReport, HoldPolicy, HoldSeatsError,
     IdempotencyContext, IdempotencyKey, IdempotencyRecord, JoinQueueError, LedgerEntry, NewConcert,
     NewSchedule, Page, PageRequest, PayError, PaymentId, PaymentReceipt, QueuePolicy,
     QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    RefundError, RefundId, RefundPolicy, RefundReceipt, Reservation, ReservationId, ScheduleId,
-    ScheduleSeats, ScheduleSummary, SeatSelection, StoreError, Timestamp, TransactionId, UserId,
-    Wallet, WalletPolicy,
+    RefundError, RefundId, RefundPolicy, RefundReceipt, Reservation, ReservationId, SalePatch, ScheduleId, ScheduleSeats, ScheduleSummary, SeatSelection, StoreError, Timestamp, TransactionId, UpdateSaleError, UserId, Wallet, WalletPolicy,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -46,6 +44,18 @@ pub trait CatalogueStore: Send + Sync {
     /// # Errors
     /// [`StoreError`] only.
     async fn create_concert(&self, concert: NewConcert) -> Result<Concert, StoreError>;
+
+    /// Changes a concert's sale window ([`crate::patch_sale`] decides, under the concert's
+    /// queue lock, so it cannot cross a join or the draw); returns the concert.
+    ///
+    /// # Errors
+    /// [`UpdateSaleError::ConcertNotFound`] for an unknown concert, `Refused` when
+    /// [`crate::patch_sale`] refuses.
+    async fn update_sale(
+        &self,
+        concert_id: ConcertId,
+        patch: SalePatch,
+    ) -> Result<Concert, UpdateSaleError>;
 
     /// Adds a schedule and all its seats at once.
     ///
@@ -96,11 +106,13 @@ pub struct Joined {
 #[async_trait]
 pub trait QueueStore: Send + Sync {
     /// Issues `token_id` to the user for the concert unless the user already has a live
-    /// (WAITING or ACTIVE, by the store's clock) token there, in which case that one is returned.
-    /// A new token goes to the back of the line.
+    /// (PRE_QUEUE, WAITING or ACTIVE, by the store's clock) token there, in which case that one
+    /// is returned. A new token goes where [`crate::join_phase`] says: to the pre-queue before
+    /// the concert's draw, else to the back of the line.
     ///
     /// # Errors
-    /// [`JoinQueueError::ConcertNotFound`] for an unknown concert.
+    /// [`JoinQueueError::ConcertNotFound`] for an unknown concert, `SaleClosed` for a new token
+    /// after the sale closed.
     async fn join(
         &self,
         user_id: UserId,
@@ -140,7 +152,18 @@ pub trait QueueStore: Send + Sync {
     /// another user's.
     async fn leave(&self, token_id: QueueTokenId, user_id: UserId) -> Result<(), QueueTokenError>;
 
-    /// One admission tick over every concert: per concert, admits the earliest-issued WAITING
+    /// The pre-queue draw of every concert whose draw is due ([`crate::draw_due`]): its live
+    /// PRE_QUEUE tokens become WAITING in the order [`crate::draw_places`] gives for a seed from
+    /// the store's [`crate::SeedSource`], in places 1..N ahead of any later join; idle ones are
+    /// left out. Safe in several instances at once: a concert is drawn exactly once, and the
+    /// draw is recorded (time, seed, count). Returns the draws this call made.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn draw(&self, policy: QueuePolicy) -> Result<Vec<DrawReport>, StoreError>;
+
+    /// One admission tick over every concert: first the due draws ([`QueueStore::draw`], also
+    /// for a paused concert), then per concert, admits the earliest-issued WAITING
     /// tokens, at most the batch and never above the active cap, unless paused. Safe to run in
     /// several instances at once: a token is admitted once and the cap is never exceeded.
     ///
@@ -154,7 +177,8 @@ pub trait QueueStore: Send + Sync {
     /// [`StoreError`] only.
     async fn expire_active(&self, batch: u32) -> Result<u64, StoreError>;
 
-    /// Drops up to `batch` WAITING tokens not polled for `idle_timeout`; returns how many.
+    /// Drops up to `batch` WAITING or PRE_QUEUE tokens not polled for `idle_timeout`; returns
+    /// how many.
     ///
     /// # Errors
     /// [`StoreError`] only.

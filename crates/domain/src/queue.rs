@@ -5,6 +5,9 @@ use crate::{ConcertId, QueueTokenId, Timestamp, UserId};
 /// Where a queue token is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum QueueTokenStatus {
+    /// Joined before the sale opened: waits for the draw, which gives it a place in line (it
+    /// has no position until then).
+    PreQueue,
     /// In line, not yet admitted.
     Waiting,
     /// Admitted: may browse, hold and pay until `active_until`.
@@ -18,6 +21,7 @@ impl QueueTokenStatus {
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::PreQueue => "PRE_QUEUE",
             Self::Waiting => "WAITING",
             Self::Active => "ACTIVE",
             Self::Expired => "EXPIRED",
@@ -28,6 +32,7 @@ impl QueueTokenStatus {
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            "PRE_QUEUE" => Some(Self::PreQueue),
             "WAITING" => Some(Self::Waiting),
             "ACTIVE" => Some(Self::Active),
             "EXPIRED" => Some(Self::Expired),
@@ -68,7 +73,9 @@ pub fn effective_token_status(
         QueueTokenStatus::Active if active_until.is_some_and(|until| until <= now) => {
             QueueTokenStatus::Expired
         }
-        QueueTokenStatus::Waiting if idle_deadline.is_some_and(|deadline| deadline <= now) => {
+        QueueTokenStatus::Waiting | QueueTokenStatus::PreQueue
+            if idle_deadline.is_some_and(|deadline| deadline <= now) =>
+        {
             QueueTokenStatus::Expired
         }
         other => other,
@@ -112,6 +119,8 @@ pub struct QueueStanding {
     pub position: Option<u64>,
     /// Tokens of this concert admitted in the last 60 seconds (the measured rate).
     pub admitted_last_minute: u64,
+    /// When the concert's sale opens (the draw), if it has an opening.
+    pub sale_opens_at: Option<Timestamp>,
 }
 
 /// What the client is shown about its place in line.
@@ -129,6 +138,8 @@ pub struct QueueTicket {
     pub estimated_wait_seconds: Option<u64>,
     /// End of the active window (ACTIVE only).
     pub active_until: Option<Timestamp>,
+    /// When the concert's sale opens, if it has an opening.
+    pub sale_opens_at: Option<Timestamp>,
 }
 
 impl QueueTicket {
@@ -157,6 +168,7 @@ impl QueueTicket {
             } else {
                 None
             },
+            sale_opens_at: standing.sale_opens_at,
         }
     }
 }
@@ -337,6 +349,36 @@ mod tests {
     }
 
     #[test]
+    fn a_pre_queue_token_is_spelled_kept_alive_and_never_authorizes() {
+        let now = Utc::now();
+        for status in [
+            QueueTokenStatus::PreQueue,
+            QueueTokenStatus::Waiting,
+            QueueTokenStatus::Active,
+            QueueTokenStatus::Expired,
+        ] {
+            assert_eq!(QueueTokenStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(QueueTokenStatus::PreQueue.as_str(), "PRE_QUEUE");
+        let past = Some(now - Duration::seconds(1));
+        let future = Some(now + Duration::seconds(1));
+        assert_eq!(
+            effective_token_status(QueueTokenStatus::PreQueue, None, past, now),
+            QueueTokenStatus::Expired
+        );
+        assert_eq!(
+            effective_token_status(QueueTokenStatus::PreQueue, None, future, now),
+            QueueTokenStatus::PreQueue
+        );
+        let user = UserId::new(1).unwrap_or_else(|_| unreachable!());
+        let concert = ConcertId::new(1).unwrap_or_else(|_| unreachable!());
+        assert_eq!(
+            token(QueueTokenStatus::PreQueue).authorize(user, concert),
+            Err(QueueAccessError::NotActive)
+        );
+    }
+
+    #[test]
     fn only_the_owners_active_token_for_that_concert_authorizes() {
         let user = UserId::new(1).unwrap_or_else(|_| unreachable!());
         let other_user = UserId::new(2).unwrap_or_else(|_| unreachable!());
@@ -388,6 +430,7 @@ mod tests {
             token: token(QueueTokenStatus::Active),
             position: Some(3),
             admitted_last_minute: 60,
+            sale_opens_at: None,
         };
         let ticket = QueueTicket::from_standing(&standing, 6000);
         assert_eq!(ticket.position, None);
@@ -397,6 +440,7 @@ mod tests {
             token: token(QueueTokenStatus::Waiting),
             position: Some(3),
             admitted_last_minute: 60,
+            sale_opens_at: None,
         };
         let ticket = QueueTicket::from_standing(&waiting, 6000);
         assert_eq!(

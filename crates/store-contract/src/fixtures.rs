@@ -94,6 +94,7 @@ pub async fn concert(s: &StoreUnderTest, title: &str) -> ConcertId {
         .create_concert(NewConcert {
             title: ConcertTitle::new(title).expect("title"),
             venue: Venue::new("Contract Hall").expect("venue"),
+            sale: domain::SaleWindow::ALWAYS_OPEN,
         })
         .await
         .expect("create concert")

@@ -20,6 +20,8 @@
 pub mod cases;
 pub mod fixtures;
 
+pub use cases::CONTRACT_DRAW_SEED;
+
 use domain::ports::{CatalogueStore, QueueStore, ReservationStore, StoreHealth, WalletStore};
 use std::future::Future;
 use std::pin::Pin;
@@ -149,6 +151,15 @@ macro_rules! store_contract_tests {
             refund_window_closes_at_the_cutoff,
             a_refund_may_pass_the_balance_maximum,
             concurrent_refunds_of_one_reservation_credit_once,
+            // Sale windows and the pre-queue draw (cases/sale.rs).
+            sale_window_is_listed_and_patched,
+            a_join_before_the_opening_waits_in_the_pre_queue,
+            an_idle_pre_queue_place_is_dropped,
+            a_join_after_the_close_is_refused_and_the_line_goes_on,
+            the_opening_moves_only_before_the_sale_opened,
+            the_draw_places_the_pre_queue_once_then_admission_follows,
+            a_paused_queue_still_draws,
+            draws_do_not_follow_arrival_order,
         );
     };
 }

@@ -19,6 +19,10 @@ pub struct ConcertDto {
     pub title: String,
     /// Its venue.
     pub venue: String,
+    /// When its sale opens (joins before it wait in the pre-queue for the draw), or null.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// When its sale closes to new joins, or null.
+    pub sale_closes_at: Option<DateTime<Utc>>,
 }
 
 impl From<&Concert> for ConcertDto {
@@ -27,6 +31,8 @@ impl From<&Concert> for ConcertDto {
             id: c.id.get(),
             title: c.title.as_str().to_owned(),
             venue: c.venue.as_str().to_owned(),
+            sale_opens_at: c.sale.opens_at(),
+            sale_closes_at: c.sale.closes_at(),
         }
     }
 }
@@ -39,6 +45,13 @@ pub struct CreateConcertRequest {
     pub title: String,
     /// The venue (not blank, at most `maxLength` characters).
     pub venue: String,
+    /// When the sale opens (RFC 3339; absent or null: open from the start). Joins before it
+    /// wait in the pre-queue, drawn in a random order at the opening.
+    #[serde(default)]
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// When the sale closes to new joins (RFC 3339, after `saleOpensAt`; absent or null: never).
+    #[serde(default)]
+    pub sale_closes_at: Option<DateTime<Utc>>,
 }
 
 /// Refuses a text with a NUL character (PostgreSQL cannot store one; both stores refuse it).
@@ -56,9 +69,11 @@ impl CreateConcertRequest {
     /// Validates the request.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] for a blank or too long title or venue, or one with a NUL.
+    /// [`ApiError::Validation`] for a blank or too long title or venue, or one with a NUL, or a
+    /// closing not after the opening.
     pub fn try_into_domain(self) -> Result<NewConcert, ApiError> {
         Ok(NewConcert {
+            sale: crate::dto::sale_window(self.sale_opens_at, self.sale_closes_at)?,
             title: ConcertTitle::new(without_nul("title", self.title)?)
                 .map_err(|e| ApiError::Validation(e.to_string()))?,
             venue: Venue::new(without_nul("venue", self.venue)?)

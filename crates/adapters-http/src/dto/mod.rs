@@ -9,6 +9,7 @@ pub mod payment;
 pub mod queue;
 pub mod refund;
 pub mod reservation;
+pub mod sale;
 pub mod wallet;
 
 pub use catalogue::*;
@@ -18,4 +19,5 @@ pub use payment::*;
 pub use queue::*;
 pub use refund::*;
 pub use reservation::*;
+pub use sale::*;
 pub use wallet::*;

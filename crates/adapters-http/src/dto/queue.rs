@@ -14,7 +14,8 @@ pub struct QueueTicketDto {
     pub token: uuid::Uuid,
     /// The concert.
     pub concert_id: i64,
-    /// `WAITING` | `ACTIVE` | `EXPIRED`.
+    /// `PRE_QUEUE` | `WAITING` | `ACTIVE` | `EXPIRED` (PRE_QUEUE: joined before the sale
+    /// opened, placed by the draw at the opening).
     pub status: &'static str,
     /// 1-based place among those waiting (null unless WAITING).
     pub position: Option<u64>,
@@ -22,6 +23,8 @@ pub struct QueueTicketDto {
     pub estimated_wait_seconds: Option<u64>,
     /// When the active window closes (null unless ACTIVE).
     pub active_until: Option<DateTime<Utc>>,
+    /// When the concert's sale opens (the pre-queue draw), or null.
+    pub sale_opens_at: Option<DateTime<Utc>>,
 }
 
 impl From<&QueueTicket> for QueueTicketDto {
@@ -33,6 +36,7 @@ impl From<&QueueTicket> for QueueTicketDto {
             position: t.position,
             estimated_wait_seconds: t.estimated_wait_seconds,
             active_until: t.active_until,
+            sale_opens_at: t.sale_opens_at,
         }
     }
 }
@@ -104,6 +108,7 @@ mod tests {
             position: None,
             estimated_wait_seconds: None,
             active_until: None,
+            sale_opens_at: None,
         };
         let v = serde_json::to_value(&dto).expect("json");
         for key in [
@@ -113,6 +118,7 @@ mod tests {
             "position",
             "estimatedWaitSeconds",
             "activeUntil",
+            "saleOpensAt",
         ] {
             assert!(v.get(key).is_some(), "{key} present");
         }

@@ -9,6 +9,7 @@ pub mod payments;
 pub mod queue;
 pub mod refunds;
 pub mod reservations;
+pub mod sale;
 pub mod wallet;
 
 use crate::errors::ApiError;
@@ -37,6 +38,7 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/concerts/{concertId}/schedules"),
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
+    ("patch", "/api/v1/admin/concerts/{concertId}"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -52,6 +54,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     refunds::configure(cfg);
     wallet::configure(cfg);
     admin::configure(cfg);
+    sale::configure(cfg);
     ops::configure(cfg);
 }
 

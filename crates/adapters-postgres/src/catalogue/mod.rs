@@ -4,20 +4,21 @@
 #[macro_use]
 mod line;
 mod listing;
+mod sale;
 
 pub(crate) use listing::{listings_batch, schedule_concerts_batch};
 
 use crate::errors::{bad_row, Fail};
-use crate::rows::{concert_id, ConcertRow, Int8, ScheduleRow, ScheduleSummaryRow};
+use crate::rows::{concert_id, ConcertRow, Int8, ScheduleRow, ScheduleSummaryRow, CONCERT_COLUMNS};
 use crate::store::PgStore;
 use async_trait::async_trait;
-use diesel::sql_types::{Array, BigInt, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel::OptionalExtension;
 use diesel_async::RunQueryDsl;
 use domain::ports::CatalogueStore;
 use domain::{
-    BrowseError, Concert, ConcertId, CreateScheduleError, NewConcert, NewSchedule, ScheduleId,
-    ScheduleSeats, ScheduleSummary, StoreError,
+    BrowseError, Concert, ConcertId, CreateScheduleError, NewConcert, NewSchedule, SalePatch,
+    ScheduleId, ScheduleSeats, ScheduleSummary, StoreError, UpdateSaleError,
 };
 use futures::FutureExt;
 use listing::{listing, schedule_seats_in};
@@ -28,9 +29,12 @@ impl CatalogueStore for PgStore {
         let rows: Vec<ConcertRow> = self
             .db
             .autocommit(|conn| {
-                crate::sql::sql_query("SELECT id, title, venue FROM concerts ORDER BY id")
-                    .load(conn)
-                    .boxed()
+                crate::sql::sql_query(format!(
+                    "SELECT {CONCERT_COLUMNS} FROM concerts c \
+                     JOIN concert_queues q ON q.concert_id = c.id ORDER BY c.id"
+                ))
+                .load(conn)
+                .boxed()
             })
             .await?;
         rows.into_iter().map(ConcertRow::into_domain).collect()
@@ -43,23 +47,39 @@ impl CatalogueStore for PgStore {
                 let concert = concert.clone();
                 Box::pin(async move {
                     let row: ConcertRow = crate::sql::sql_query(
-                        "INSERT INTO concerts (title, venue) VALUES ($1, $2) \
-                         RETURNING id, title, venue",
+                        "WITH c AS (INSERT INTO concerts (title, venue) VALUES ($1, $2) \
+                            RETURNING id, title, venue), \
+                         q AS (INSERT INTO concert_queues \
+                            (concert_id, sale_opens_at, sale_closes_at) \
+                            SELECT id, $3, $4 FROM c RETURNING sale_opens_at, sale_closes_at) \
+                         SELECT c.id, c.title, c.venue, q.sale_opens_at, q.sale_closes_at \
+                         FROM c, q",
                     )
                     .bind::<Text, _>(concert.title.as_str())
                     .bind::<Text, _>(concert.venue.as_str())
+                    .bind::<Nullable<Timestamptz>, _>(concert.sale.opens_at())
+                    .bind::<Nullable<Timestamptz>, _>(concert.sale.closes_at())
                     .get_result(conn)
                     .await?;
-                    crate::sql::sql_query("INSERT INTO concert_queues (concert_id) VALUES ($1)")
-                        .bind::<BigInt, _>(row.id)
-                        .execute(conn)
-                        .await?;
                     Ok::<_, Fail<StoreError>>(row)
                 })
             })
             .await
             .map_err(Fail::into_error)?;
         row.into_domain()
+    }
+
+    async fn update_sale(
+        &self,
+        concert_id: ConcertId,
+        patch: SalePatch,
+    ) -> Result<Concert, UpdateSaleError> {
+        let row = self
+            .db
+            .transaction(|conn| sale::update_sale(conn, concert_id.get(), patch).boxed())
+            .await
+            .map_err(Fail::into_error)?;
+        Ok(row.into_domain()?)
     }
 
     async fn create_schedule(

@@ -9,8 +9,10 @@
 //!    never wait on each other in a cycle; a single join elsewhere takes the same lock);
 //! 2. retires the users' tokens that are live in storage but expired by the database's clock;
 //! 3. finds the users' live tokens: those joins answer 200 with the token they already hold;
-//! 4. takes a block of consecutive `seq` numbers per concert from its counter row (one update
-//!    per concert, in concert order), in the order the joins arrived;
+//! 4. locks each concert's counter row (in concert order) and reads its sale window and whether
+//!    its draw happened: [`domain::join_phase`] says whether the new tokens go to the pre-queue
+//!    (PRE_QUEUE), to the line (WAITING) or nowhere (`SALE_CLOSED`); then takes a block of
+//!    consecutive `seq` numbers from the row, in the order the joins arrived;
 //! 5. inserts the new tokens, commits, and reads every answer's standing in one statement.
 //!
 //! Every join of the batch gets exactly the answer it would have got alone at that moment: the
@@ -24,10 +26,15 @@ use crate::db::{Db, TxFuture};
 use crate::errors::Fail;
 use crate::locks;
 use crate::requests::{JoinAnswer, JoinOutcome, JoinRequest};
-use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
+use diesel::OptionalExtension;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use domain::{JoinQueueError, QueuePolicy, StoreError};
+use domain::{
+    join_phase, JoinPhase, JoinQueueError, QueuePolicy, SaleWindow, StoreError, Timestamp,
+};
 use futures::FutureExt;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
@@ -36,6 +43,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy)]
 enum Found {
     NoSuchConcert,
+    SaleClosed,
     Existing(Uuid),
     Issued(Uuid),
 }
@@ -51,18 +59,47 @@ const LIVE_TOKENS: &str = "\
     SELECT t.id, t.user_id, t.concert_id FROM queue_tokens t \
     JOIN unnest($1::bigint[], $2::bigint[]) AS k(u, c) \
       ON t.user_id = k.u AND t.concert_id = k.c \
-    WHERE t.status IN ('WAITING', 'ACTIVE') AND t.user_id = ANY($1)";
+    WHERE t.status IN ('PRE_QUEUE', 'WAITING', 'ACTIVE') AND t.user_id = ANY($1)";
 
-/// Step 4: `$1` concert, `$2` how many numbers; the last number of the block.
+/// Step 4a: `$1` concert: its sale window, whether it was drawn, and the clock; locks the row
+/// (a draw or a window change of the concert waits for this join, or this join for them).
+const SALE_OF: &str = "\
+    SELECT sale_opens_at, sale_closes_at, drawn_at IS NOT NULL AS drawn, now() AS now \
+    FROM concert_queues WHERE concert_id = $1 FOR UPDATE";
+
+#[derive(QueryableByName)]
+struct SaleOf {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sale_opens_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    sale_closes_at: Option<Timestamp>,
+    #[diesel(sql_type = Bool)]
+    drawn: bool,
+    #[diesel(sql_type = Timestamptz)]
+    now: Timestamp,
+}
+
+/// Step 4b: `$1` concert, `$2` how many numbers; the last number of the block.
 const TAKE_SEQS: &str = "\
     UPDATE concert_queues SET next_seq = next_seq + $2 WHERE concert_id = $1 \
     RETURNING next_seq AS value";
 
-/// Step 5: `$1` ids, `$2` users, `$3` concerts, `$4` seqs.
+/// Step 5: `$1` ids, `$2` users, `$3` concerts, `$4` seqs, `$5` statuses.
 const INSERT_TOKENS: &str = "\
     INSERT INTO queue_tokens (id, user_id, concert_id, seq, status) \
-    SELECT id, u, c, seq, 'WAITING' FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[]) \
-        AS k(id, u, c, seq)";
+    SELECT id, u, c, seq, st \
+    FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) \
+        AS k(id, u, c, seq, st)";
+
+/// The tokens a batch issues, column by column (step 5's arrays).
+#[derive(Default)]
+struct NewTokens {
+    ids: Vec<Uuid>,
+    users: Vec<i64>,
+    concerts: Vec<i64>,
+    seqs: Vec<i64>,
+    statuses: Vec<&'static str>,
+}
 
 #[derive(QueryableByName)]
 struct Live {
@@ -106,7 +143,7 @@ pub(crate) async fn joins_batch(
             .iter()
             .filter_map(|o| match o {
                 Found::Existing(id) | Found::Issued(id) => Some(*id),
-                Found::NoSuchConcert => None,
+                Found::NoSuchConcert | Found::SaleClosed => None,
             })
             .collect();
         let rows = if ids.is_empty() {
@@ -125,6 +162,7 @@ pub(crate) async fn joins_batch(
             let slot = slots[j];
             answers[i] = match outcomes[slot] {
                 Found::NoSuchConcert => Err(JoinQueueError::ConcertNotFound),
+                Found::SaleClosed => Err(JoinQueueError::SaleClosed),
                 Found::Existing(id) | Found::Issued(id) => {
                     let created = matches!(outcomes[slot], Found::Issued(_))
                         && !std::mem::replace(&mut issued_answered[slot], true);
@@ -179,8 +217,31 @@ fn join_tx(
                 wanted.entry(pair.1).or_default().push(p);
             }
         }
-        let mut insert: (Vec<Uuid>, Vec<i64>, Vec<i64>, Vec<i64>) = Default::default();
+        let mut insert = NewTokens::default();
         for (concert, waiting) in wanted {
+            let sale: Option<SaleOf> = crate::sql::sql_query(SALE_OF)
+                .bind::<BigInt, _>(concert)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(sale) = sale else {
+                for &p in &waiting {
+                    outcomes[p] = Some(Found::NoSuchConcert);
+                }
+                continue;
+            };
+            let window = SaleWindow::new(sale.sale_opens_at, sale.sale_closes_at)
+                .map_err(|e| Fail::Store(crate::errors::bad_row("sale window", e)))?;
+            let status = match join_phase(window, sale.drawn, sale.now) {
+                JoinPhase::Closed => {
+                    for &p in &waiting {
+                        outcomes[p] = Some(Found::SaleClosed);
+                    }
+                    continue;
+                }
+                JoinPhase::PreQueue => "PRE_QUEUE",
+                JoinPhase::Line => "WAITING",
+            };
             let n = i64::try_from(waiting.len()).unwrap_or(i64::MAX);
             let last: Option<crate::rows::Int8> = crate::sql::sql_query(TAKE_SEQS)
                 .bind::<BigInt, _>(concert)
@@ -197,21 +258,23 @@ fn join_tx(
                     None => Found::NoSuchConcert,
                     Some(last) => {
                         let seq = last.value - n + 1 + i64::try_from(k).unwrap_or(0);
-                        insert.0.push(new_ids[p]);
-                        insert.1.push(pairs[p].0);
-                        insert.2.push(concert);
-                        insert.3.push(seq);
+                        insert.ids.push(new_ids[p]);
+                        insert.users.push(pairs[p].0);
+                        insert.concerts.push(concert);
+                        insert.seqs.push(seq);
+                        insert.statuses.push(status);
                         Found::Issued(new_ids[p])
                     }
                 });
             }
         }
-        if !insert.0.is_empty() {
+        if !insert.ids.is_empty() {
             crate::sql::sql_query(INSERT_TOKENS)
-                .bind::<Array<SqlUuid>, _>(insert.0)
-                .bind::<Array<BigInt>, _>(insert.1)
-                .bind::<Array<BigInt>, _>(insert.2)
-                .bind::<Array<BigInt>, _>(insert.3)
+                .bind::<Array<SqlUuid>, _>(insert.ids)
+                .bind::<Array<BigInt>, _>(insert.users)
+                .bind::<Array<BigInt>, _>(insert.concerts)
+                .bind::<Array<BigInt>, _>(insert.seqs)
+                .bind::<Array<Text>, _>(insert.statuses)
                 .execute(conn)
                 .await?;
         }

@@ -43,6 +43,7 @@
 //! tick runs late.
 
 mod admission;
+mod draw;
 mod gate;
 mod join;
 mod statements;
@@ -61,7 +62,7 @@ use diesel::OptionalExtension;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::ports::{Joined, QueueStore};
 use domain::{
-    check_token_owner, AdminQueueError, AdmissionReport, ConcertId, JoinQueueError,
+    check_token_owner, AdminQueueError, AdmissionReport, ConcertId, DrawReport, JoinQueueError,
     QueueAccessError, QueuePolicy, QueueSettingsPatch, QueueStanding, QueueStats, QueueToken,
     QueueTokenError, QueueTokenId, StoreError, UserId,
 };
@@ -72,10 +73,12 @@ use std::time::Duration;
 /// `$1` token: its owner, locked.
 const TOKEN_OWNER: &str = "SELECT user_id AS value FROM queue_tokens WHERE id = $1 FOR UPDATE";
 
-/// Marks a stored-live token EXPIRED; `departed_waiting` records that it left the line waiting.
+/// Marks a stored-live token EXPIRED; `departed_waiting` records that it left the line waiting
+/// (or the pre-queue).
 const EXPIRE_TOKEN: &str = "\
-    UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = (status = 'WAITING') \
-    WHERE id = $1 AND status IN ('WAITING', 'ACTIVE')";
+    UPDATE queue_tokens SET status = 'EXPIRED', \
+        departed_waiting = (status IN ('WAITING', 'PRE_QUEUE')) \
+    WHERE id = $1 AND status IN ('PRE_QUEUE', 'WAITING', 'ACTIVE')";
 
 async fn stats_of(
     conn: &mut AsyncPgConnection,
@@ -187,7 +190,44 @@ impl QueueStore for PgStore {
             .map_err(Fail::into_error)
     }
 
+    async fn draw(&self, policy: QueuePolicy) -> Result<Vec<DrawReport>, StoreError> {
+        let concerts: Vec<Int8> = self
+            .db
+            .autocommit(|conn| {
+                crate::sql::sql_query(draw::DRAW_CANDIDATES)
+                    .load(conn)
+                    .boxed()
+            })
+            .await?;
+        let mut reports = Vec::new();
+        for concert in concerts {
+            let seed = self.seeds.next_seed();
+            let drawn = self
+                .db
+                .transaction(|conn| draw::draw_concert(conn, concert.value, seed, policy).boxed())
+                .await
+                .map_err(Fail::into_error)?;
+            let Some(drawn) = drawn else {
+                self.draws_lost
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(concert = concert.value, "pre-queue already drawn elsewhere");
+                continue;
+            };
+            {
+                let concert_id = crate::rows::concert_id(concert.value)?;
+                tracing::info!(concert_id = %concert_id, seed, drawn, "pre-queue drawn");
+                reports.push(DrawReport {
+                    concert_id,
+                    seed,
+                    drawn,
+                });
+            }
+        }
+        Ok(reports)
+    }
+
     async fn admit(&self, policy: QueuePolicy) -> Result<Vec<AdmissionReport>, StoreError> {
+        self.draw(policy).await?;
         let concerts: Vec<Int8> = self
             .db
             .autocommit(|conn| {
@@ -240,22 +280,31 @@ impl QueueStore for PgStore {
     }
 
     async fn drop_idle(&self, idle_timeout: Duration, batch: u32) -> Result<u64, StoreError> {
-        let n = self
-            .db
-            .autocommit(|conn| {
-                crate::sql::sql_query(format!(
-                    "UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = true \
-                     WHERE id IN ( \
-                        SELECT id FROM queue_tokens \
-                        WHERE status = 'WAITING' AND last_polled_at <= {} \
-                        ORDER BY last_polled_at LIMIT {batch} FOR UPDATE SKIP LOCKED)",
-                    cutoff(idle_timeout)
-                ))
-                .execute(conn)
-                .boxed()
-            })
-            .await?;
-        Ok(n as u64)
+        let mut dropped = 0u64;
+        // The line first, then the pre-queue: one partial index each.
+        for status in ["WAITING", "PRE_QUEUE"] {
+            let left = u64::from(batch).saturating_sub(dropped);
+            if left == 0 {
+                break;
+            }
+            let n = self
+                .db
+                .autocommit(|conn| {
+                    crate::sql::sql_query(format!(
+                        "UPDATE queue_tokens SET status = 'EXPIRED', departed_waiting = true \
+                         WHERE id IN ( \
+                            SELECT id FROM queue_tokens \
+                            WHERE status = '{status}' AND last_polled_at <= {} \
+                            ORDER BY last_polled_at LIMIT {left} FOR UPDATE SKIP LOCKED)",
+                        cutoff(idle_timeout)
+                    ))
+                    .execute(conn)
+                    .boxed()
+                })
+                .await?;
+            dropped += n as u64;
+        }
+        Ok(dropped)
     }
 
     async fn stats(

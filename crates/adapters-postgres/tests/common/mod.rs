@@ -271,6 +271,7 @@ where
         .create_concert(NewConcert {
             title: ConcertTitle::new("Test concert").unwrap(),
             venue: Venue::new("Hall").unwrap(),
+            sale: domain::SaleWindow::ALWAYS_OPEN,
         })
         .await
         .unwrap();

@@ -14,3 +14,4 @@ mod isolation;
 mod journey;
 mod races;
 mod refunds;
+mod sale;

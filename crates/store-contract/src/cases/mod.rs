@@ -5,10 +5,12 @@ mod catalogue;
 mod queue;
 mod refunds;
 mod reservations;
+mod sale;
 mod wallet;
 
 pub use catalogue::*;
 pub use queue::*;
 pub use refunds::*;
 pub use reservations::*;
+pub use sale::*;
 pub use wallet::*;

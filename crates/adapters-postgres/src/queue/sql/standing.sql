@@ -15,7 +15,8 @@ SELECT t.id, t.user_id, t.concert_id, t.seq, t.issued_at, t.active_until, e.stat
     END AS position,
     (SELECT coalesce(sum(a.admitted), 0)::bigint FROM queue_admissions a
       WHERE a.concert_id = t.concert_id AND a.admitted_at > now() - interval '60 seconds')
-        AS admitted_last_minute
+        AS admitted_last_minute,
+    q.sale_opens_at
 FROM queue_tokens t
 JOIN concert_queues q ON q.concert_id = t.concert_id
 CROSS JOIN LATERAL (SELECT {status} AS status) e

@@ -1,4 +1,5 @@
--- Counts and settings per concert; {filter} says which concerts (and in what order).
+-- Counts and settings per concert; {filter} says which concerts (and in what order). A
+-- pre-queue place is not waiting (it has no place in line before the draw).
 SELECT q.concert_id, q.admit_batch, q.max_active, q.paused,
     greatest(0, (q.next_seq - q.admitted_through)
         - (SELECT count(*) FROM queue_tokens d
@@ -7,7 +8,10 @@ SELECT q.concert_id, q.admit_batch, q.max_active, q.paused,
         - (SELECT count(*) FROM queue_tokens i
             WHERE i.concert_id = q.concert_id AND i.status = 'WAITING'
               AND i.last_polled_at <= {idle}
-              AND i.seq > q.admitted_through))::bigint AS waiting,
+              AND i.seq > q.admitted_through)
+        - (SELECT count(*) FROM queue_tokens p
+            WHERE p.concert_id = q.concert_id AND p.status = 'PRE_QUEUE'
+              AND p.seq > q.admitted_through))::bigint AS waiting,
     (SELECT count(*) FROM queue_tokens a
       WHERE a.concert_id = q.concert_id AND a.status = 'ACTIVE'
         AND a.active_until > now()) AS active,
