@@ -10,6 +10,7 @@
 //! | 4 | ≤ 1 payment per reservation; amount = total price = sum of its seats; paid before `held_until`; CONFIRMED ⇔ paid; each payment has exactly one PAYMENT entry of −amount |
 //! | 5 | per concert, unexpired ACTIVE tokens ≤ the `max_active` in force; no live WAITING token with a smaller `seq` than an admitted one |
 //! | 6 | ≤ 1 CHARGE entry per (user, key), each the one its key's record names; each payment named by exactly one stored payment outcome |
+//! | 7 | waiting lists (`waitlist.rs`): an OFFERED entry has exactly one live HELD offer reservation, of one seat of its date, for its user, and the seat's claim names it; no seat has two live offers; ≤ 1 live entry per (user, date); a WAITING entry has no offer and is indexed in its list |
 
 use crate::state::State;
 use crate::store::MemoryStore;
@@ -346,6 +347,9 @@ impl State {
         self.check_payments(&mut found);
         self.check_queues(now, policy, &mut found);
         self.check_keys(&mut found);
+        for (check, detail) in self.check_waitlists(now) {
+            found.add(7, check, detail);
+        }
         InvariantReport {
             checked_at: now,
             violations: found.0,
@@ -477,7 +481,7 @@ mod tests {
             .pay(NewPayment {
                 user_id: user,
                 reservation_id: paid.id,
-                queue_token: token,
+                queue_token: Some(token),
                 payment_id: PaymentId::from_uuid(id()),
                 transaction_id: TransactionId::from_uuid(id()),
                 idempotency: idem("pay-1"),

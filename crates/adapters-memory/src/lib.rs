@@ -29,6 +29,7 @@ mod store;
 mod tests;
 mod time;
 mod token;
+mod waitlist;
 mod wallet;
 
 #[doc(hidden)]

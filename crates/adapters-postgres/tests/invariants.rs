@@ -62,7 +62,7 @@ async fn busy() -> Option<Busy> {
         .pay(NewPayment {
             user_id: user(1),
             reservation_id: paid.id,
-            queue_token: token,
+            queue_token: Some(token),
             payment_id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
             transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
             idempotency: idem("pay-1", "pay:1"),

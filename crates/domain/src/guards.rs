@@ -38,6 +38,11 @@ pub enum Guard {
     /// negative balance is reported as 0 in the receipt. Schema backstops: the CHECKs
     /// `wallets_balance_check` and `ledger_entries_balance_after_check`.
     Balance,
+    /// The waiting-list offer step offers only seats that are free (not sold, not under an
+    /// unexpired hold), locked, one date at a time. Off: it offers any seat of the date
+    /// (memory), or `held_or_sold_seats` answers none (a PostgreSQL test database). Schema
+    /// backstops: `reservation_seats_one_live` and `waitlist_entries_one_offer_per_seat`.
+    WaitlistOffer,
 }
 
 impl Guard {
@@ -48,6 +53,7 @@ impl Guard {
             Self::Payable => 4,
             Self::TokenActive => 8,
             Self::Balance => 16,
+            Self::WaitlistOffer => 32,
         }
     }
 }
@@ -87,6 +93,7 @@ mod tests {
             Guard::Payable,
             Guard::TokenActive,
             Guard::Balance,
+            Guard::WaitlistOffer,
         ];
         let guards = Guards::default();
         assert!(all.iter().all(|g| guards.on(*g)));

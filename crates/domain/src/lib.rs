@@ -18,6 +18,7 @@ pub mod ports;
 pub mod queue;
 pub mod reservation;
 pub mod verdicts;
+pub mod waitlist;
 pub mod wallet;
 
 pub use admission::*;
@@ -31,6 +32,7 @@ pub use policy::*;
 pub use queue::*;
 pub use reservation::*;
 pub use verdicts::*;
+pub use waitlist::*;
 pub use wallet::*;
 
 /// The time type used everywhere: an instant in UTC.
