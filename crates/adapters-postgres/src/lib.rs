@@ -43,6 +43,7 @@ mod rows;
 mod sql;
 mod store;
 mod tokens;
+mod waitlist;
 mod wallet;
 
 pub use config::PgConfig;
