@@ -120,6 +120,12 @@ DECLARE
     v_reservation uuid;
     v record;
 BEGIN
+    -- Most dates have no list: nothing to lock (a list made after this check is offered to by
+    -- the scheduler's next tick; its seats are kept for it meanwhile by taken_seats).
+    IF NOT EXISTS (SELECT 1 FROM waitlist_entries
+                    WHERE schedule_id = p_schedule AND status IN ('WAITING', 'OFFERED')) THEN
+        RETURN 0;
+    END IF;
     PERFORM pg_advisory_xact_lock(4, hashtext(p_schedule::text));
     SELECT array_agg(st.id ORDER BY st.id) INTO v_candidates
       FROM seats st WHERE st.schedule_id = p_schedule

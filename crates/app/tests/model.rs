@@ -320,6 +320,7 @@ where
         queue: store.clone(),
         reservations: store.clone(),
         wallets: store.clone(),
+        waitlist: store.clone(),
         health: store,
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Generator),

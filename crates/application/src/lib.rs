@@ -11,6 +11,7 @@ mod rate_limit;
 mod reservations;
 mod services;
 mod system;
+mod waitlist;
 mod wallet;
 
 pub use gate::{GateError, QueueGate};

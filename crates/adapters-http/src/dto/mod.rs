@@ -8,6 +8,7 @@ pub mod page;
 pub mod payment;
 pub mod queue;
 pub mod reservation;
+pub mod waitlist;
 pub mod wallet;
 
 pub use catalogue::*;
@@ -16,4 +17,5 @@ pub use page::*;
 pub use payment::*;
 pub use queue::*;
 pub use reservation::*;
+pub use waitlist::*;
 pub use wallet::*;

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod waitlist;
 pub mod wallet;
 
 use crate::errors::ApiError;
@@ -35,6 +36,10 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/concerts/{concertId}/schedules"),
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
+    ("post", "/api/v1/schedules/{scheduleId}/waitlist"),
+    ("get", "/api/v1/waitlist"),
+    ("get", "/api/v1/waitlist/{entryId}"),
+    ("delete", "/api/v1/waitlist/{entryId}"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -48,6 +53,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     reservations::configure(cfg);
     payments::configure(cfg);
     wallet::configure(cfg);
+    waitlist::configure(cfg);
     admin::configure(cfg);
     ops::configure(cfg);
 }
