@@ -1,5 +1,6 @@
 DROP FUNCTION offer_waitlist_seats(bigint, bigint);
 DROP FUNCTION offerable_seats(bigint[]);
+DROP FUNCTION lock_waitlist_date(bigint);
 -- taken_seats as 2025-01-09-000000_guards_without_switches defined it.
 CREATE OR REPLACE FUNCTION taken_seats(p_seats bigint[]) RETURNS SETOF bigint
 LANGUAGE sql STABLE AS $$

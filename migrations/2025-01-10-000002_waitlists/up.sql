@@ -99,9 +99,18 @@ LANGUAGE sql STABLE AS $$
     SELECT seat FROM held_or_sold_seats(p_seats) AS h(seat)
 $$;
 
+-- The offer step's first guard: one transaction offers a date's seats at a time, whatever the
+-- number of instances (a transaction advisory lock, namespace 4; a leave takes it too, before
+-- it locks the entry).
+CREATE FUNCTION lock_waitlist_date(p_schedule bigint) RETURNS void
+LANGUAGE sql VOLATILE AS $$
+    SELECT pg_advisory_xact_lock(4, hashtext(p_schedule::text))
+$$;
+
 -- THE offer step for one date, in the caller's transaction (the scheduler's tick, a leave, a
--- cancel or a refund): one date is offered by one transaction at a time (a transaction advisory
--- lock, namespace 4), so several instances may run it at once. Locks, in the store's order:
+-- cancel or a refund): one date is offered by one transaction at a time (lock_waitlist_date),
+-- so several instances may run it at once; what it offers is re-checked once the seats are
+-- locked (offerable_seats). Locks, in the store's order:
 -- the date's lock, then its candidate seats in id order, then (release_lapsed_holds) the lapsed
 -- holds on them in id order, then entries.
 --   1. lapsed holds on the date's free seats expire (lapsed offers among them);
@@ -126,7 +135,7 @@ BEGIN
                     WHERE schedule_id = p_schedule AND status IN ('WAITING', 'OFFERED')) THEN
         RETURN 0;
     END IF;
-    PERFORM pg_advisory_xact_lock(4, hashtext(p_schedule::text));
+    PERFORM lock_waitlist_date(p_schedule);
     SELECT array_agg(st.id ORDER BY st.id) INTO v_candidates
       FROM seats st WHERE st.schedule_id = p_schedule
        AND st.id NOT IN (SELECT held_or_sold_seats(ARRAY(

@@ -8,10 +8,8 @@ pub(crate) const JOIN: i32 = 1;
 // the number itself.
 /// Serialises one user's holds, so the per-user seat cap is race-free.
 pub(crate) const USER_HOLDS: i32 = 3;
-/// One date's waiting-list offer step (taken inside the SQL function `offer_waitlist_seats`,
-/// migration `2025-01-10-000002_waitlists`, which spells the number itself, and by a leave
-/// before it locks the entry).
-pub(crate) const WAITLIST_DATE: i32 = 4;
+// Namespace 4: one date's waiting-list offer step. Taken only inside the SQL function
+// `lock_waitlist_date` (migration `2025-01-10-000002_waitlists`), which spells the number itself.
 /// Serialises one user's joins to one date's waiting list.
 pub(crate) const WAITLIST_JOIN: i32 = 5;
 /// Session lock held while migrations run (single-bigint key space; concert ids are positive).

@@ -39,9 +39,11 @@ pub enum Guard {
     /// `wallets_balance_check` and `ledger_entries_balance_after_check`.
     Balance,
     /// The waiting-list offer step offers only seats that are free (not sold, not under an
-    /// unexpired hold), locked, one date at a time. Off: it offers any seat of the date
-    /// (memory), or `held_or_sold_seats` answers none (a PostgreSQL test database). Schema
-    /// backstops: `reservation_seats_one_live` and `waitlist_entries_one_offer_per_seat`.
+    /// unexpired hold), one date at a time, re-checked once the seats are locked. Off: the
+    /// in-memory store offers any seat of the date; a PostgreSQL test database replaces
+    /// `lock_waitlist_date` (no date lock) and `offerable_seats` (no re-check after the seat
+    /// locks). Schema backstops: `reservation_seats_one_live` and
+    /// `waitlist_entries_one_offer_per_seat`.
     WaitlistOffer,
 }
 

@@ -20,7 +20,9 @@
 pub mod cases;
 pub mod fixtures;
 
-use domain::ports::{CatalogueStore, QueueStore, ReservationStore, StoreHealth, WalletStore};
+use domain::ports::{
+    CatalogueStore, QueueStore, ReservationStore, StoreHealth, WaitlistStore, WalletStore,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub struct StoreUnderTest {
     pub reservations: Arc<dyn ReservationStore>,
     /// Wallets, ledger and payments.
     pub wallets: Arc<dyn WalletStore>,
+    /// Waiting lists for sold-out dates.
+    pub waitlist: Arc<dyn WaitlistStore>,
     /// Liveness.
     pub health: Arc<dyn StoreHealth>,
     /// How time passes for this store (real sleeping by default).
@@ -56,7 +60,13 @@ impl StoreUnderTest {
     /// Wraps one value implementing every port; time passes by really sleeping.
     pub fn from_store<S>(store: S) -> Self
     where
-        S: CatalogueStore + QueueStore + ReservationStore + WalletStore + StoreHealth + 'static,
+        S: CatalogueStore
+            + QueueStore
+            + ReservationStore
+            + WalletStore
+            + WaitlistStore
+            + StoreHealth
+            + 'static,
     {
         let store = Arc::new(store);
         Self {
@@ -64,6 +74,7 @@ impl StoreUnderTest {
             queue: store.clone(),
             reservations: store.clone(),
             wallets: store.clone(),
+            waitlist: store.clone(),
             health: store,
             wait: Self::real_time(),
         }
@@ -143,6 +154,12 @@ macro_rules! store_contract_tests {
             a_payment_storm_answers_each_as_alone,
             ledger_sums_to_balance_and_pages,
             concurrent_money_movements_read_like_a_statement,
+            waitlist_join_only_when_sold_out,
+            waitlist_offers_in_order_and_keeps_seats_for_the_list,
+            waitlist_offer_on_hold_expiry_lapses_and_passes_on,
+            waitlist_paying_an_offer_needs_no_token_and_fulfils,
+            waitlist_leave_releases_the_offer_to_the_next,
+            waitlist_entries_page_newest_first_and_stay_private,
         );
     };
 }

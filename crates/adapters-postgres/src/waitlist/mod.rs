@@ -37,8 +37,8 @@ const SETTLE_USER_OFFERS: &str = include_str!("sql/settle_user_offers.sql");
 /// Serialises one user's joins to one date (`$1` lock class, `$2` user, `$3` date).
 const LOCK_JOIN: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2::text || ':' || $3::text))";
 
-/// The date's offer lock (`$1` lock class, `$2` date): the key `offer_waitlist_seats` takes.
-const LOCK_DATE: &str = "SELECT pg_advisory_xact_lock($1, hashtext($2::text))";
+/// The date's offer lock (`$1` date): the one `offer_waitlist_seats` takes.
+const LOCK_DATE: &str = "SELECT lock_waitlist_date($1)";
 
 /// A new WAITING entry: `$1` id, `$2` user, `$3` date.
 const INSERT_ENTRY: &str = "\
@@ -61,7 +61,7 @@ const ENTRY_HEAD: &str = "\
 
 /// Locks an offer reservation (before its entry: the payment's order).
 const LOCK_RESERVATION: &str =
-    "SELECT 1 AS value FROM reservations WHERE id = $1 FOR NO KEY UPDATE";
+    "SELECT 1::bigint AS value FROM reservations WHERE id = $1 FOR NO KEY UPDATE";
 
 /// Leaves entry `$1`: a live offer's hold is cancelled (its seat line released by the trigger),
 /// and a live entry becomes LEFT. Returns whether the entry was live.
@@ -285,7 +285,6 @@ fn leave_transaction(
             return Err(Fail::Biz(WaitlistEntryError::NotFound));
         };
         crate::sql::sql_query(LOCK_DATE)
-            .bind::<Integer, _>(locks::WAITLIST_DATE)
             .bind::<BigInt, _>(head.key)
             .execute(conn)
             .await?;

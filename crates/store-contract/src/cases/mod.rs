@@ -4,9 +4,11 @@
 mod catalogue;
 mod queue;
 mod reservations;
+mod waitlist;
 mod wallet;
 
 pub use catalogue::*;
 pub use queue::*;
 pub use reservations::*;
+pub use waitlist::*;
 pub use wallet::*;
