@@ -130,10 +130,14 @@ impl State {
         schedule_id: ScheduleId,
         now: Timestamp,
     ) -> Option<WaitlistEntryId> {
-        self.waitlists.by_user.get(&user_id)?.iter().find_map(|(_, id)| {
-            let e = self.waitlists.entries.get(id)?;
-            (e.schedule_id == schedule_id && self.entry_status(e, now).is_live()).then_some(*id)
-        })
+        self.waitlists
+            .by_user
+            .get(&user_id)?
+            .iter()
+            .find_map(|(_, id)| {
+                let e = self.waitlists.entries.get(id)?;
+                (e.schedule_id == schedule_id && self.entry_status(e, now).is_live()).then_some(*id)
+            })
     }
 
     fn join_waitlist(
@@ -143,7 +147,10 @@ impl State {
         entry_id: WaitlistEntryId,
         now: Timestamp,
     ) -> Result<WaitlistJoined, JoinWaitlistError> {
-        let schedule = self.schedules.get(&schedule_id).filter(|s| s.starts_at > now);
+        let schedule = self
+            .schedules
+            .get(&schedule_id)
+            .filter(|s| s.starts_at > now);
         let free_seats = schedule.map_or(0, |s| {
             s.seats
                 .iter()
@@ -156,7 +163,11 @@ impl State {
             schedule_open: schedule.is_some(),
             has_live_entry: live.is_some(),
             free_seats,
-            waiting: self.waitlists.waiting.get(&schedule_id).map_or(0, |w| w.len()),
+            waiting: self
+                .waitlists
+                .waiting
+                .get(&schedule_id)
+                .map_or(0, |w| w.len()),
         }
         .verdict()?;
         let id = match (verdict, live) {
@@ -202,7 +213,12 @@ impl State {
         })
     }
 
-    fn waitlist_page(&self, user_id: UserId, page: PageRequest, now: Timestamp) -> Page<WaitlistEntry> {
+    fn waitlist_page(
+        &self,
+        user_id: UserId,
+        page: PageRequest,
+        now: Timestamp,
+    ) -> Page<WaitlistEntry> {
         let Some(all) = self.waitlists.by_user.get(&user_id) else {
             return Page::from_overfetch(Vec::new(), page.limit(), entry_cursor);
         };
@@ -299,7 +315,10 @@ impl State {
         guards: Guards,
     ) -> u64 {
         self.settle_lapsed_offers(schedule_id, now);
-        let Some(schedule) = self.schedules.get(&schedule_id).filter(|s| s.starts_at > now)
+        let Some(schedule) = self
+            .schedules
+            .get(&schedule_id)
+            .filter(|s| s.starts_at > now)
         else {
             return 0;
         };

@@ -67,7 +67,10 @@ struct Outcome {
 }
 
 /// One instance's offer loop: `(start, end, offers made)` per call.
-async fn offer_loop<S: Race>(store: Arc<S>, until: Instant) -> (Vec<(Instant, Instant, u64)>, Vec<String>) {
+async fn offer_loop<S: Race>(
+    store: Arc<S>,
+    until: Instant,
+) -> (Vec<(Instant, Instant, u64)>, Vec<String>) {
     let (mut calls, mut errors) = (Vec::new(), Vec::new());
     while Instant::now() < until {
         let start = Instant::now();
@@ -103,7 +106,11 @@ async fn seats_come_back<S: Race>(a: Arc<S>, b: Arc<S>) -> Outcome {
             secs(600)
         };
         let hold = admitted_hold(&*a, u, &sch, &[seat.id]).await;
-        holds.push((u, a.hold(hold, hold_policy(ttl, 4)).await.unwrap(), i % 2 == 1));
+        holds.push((
+            u,
+            a.hold(hold, hold_policy(ttl, 4)).await.unwrap(),
+            i % 2 == 1,
+        ));
     }
     let mut entries = Vec::new();
     for n in 0..WAITERS {
@@ -134,7 +141,9 @@ async fn seats_come_back<S: Race>(a: Arc<S>, b: Arc<S>) -> Outcome {
                 tokio::time::sleep(ms(150 * u64::try_from(k).unwrap())).await;
                 let cancelled = store.cancel(u, r.id).await;
                 // As the cancel use case does: THE offer step for the date, at once.
-                let offered = store.offer_waitlist_seats(Some(r.schedule_id), offers()).await;
+                let offered = store
+                    .offer_waitlist_seats(Some(r.schedule_id), offers())
+                    .await;
                 match offered {
                     Ok(n) => (cancelled.is_ok(), n, None),
                     Err(e) => (cancelled.is_ok(), 0, Some(format!("inline offer: {e}"))),

@@ -399,10 +399,12 @@ mod tests {
         });
         let mut waitlist = domain::ports::MockWaitlistStore::new();
         let c = Arc::clone(counts);
-        waitlist.expect_offer_waitlist_seats().returning(move |_, _| {
-            c.offer_waitlist.fetch_add(1, Ordering::SeqCst);
-            Ok(1)
-        });
+        waitlist
+            .expect_offer_waitlist_seats()
+            .returning(move |_, _| {
+                c.offer_waitlist.fetch_add(1, Ordering::SeqCst);
+                Ok(1)
+            });
         let ports = Ports {
             catalogue: Arc::new(MockCatalogueStore::new()),
             queue: Arc::new(queue),

@@ -8,8 +8,8 @@ use adapters_scheduler::JobIntervals;
 use application::{JoinRateLimit, Settings};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use domain::{
-    HoldPolicy, InvalidPolicy, Money, PolicyField, PolicyRule, QueuePolicy, WaitlistPolicy, WalletPolicy,
-    DEFAULT_BALANCE_MAX, DEFAULT_CHARGE_MAX, DEFAULT_MAX_SEATS_HELD_PER_USER,
+    HoldPolicy, InvalidPolicy, Money, PolicyField, PolicyRule, QueuePolicy, WaitlistPolicy,
+    WalletPolicy, DEFAULT_BALANCE_MAX, DEFAULT_CHARGE_MAX, DEFAULT_MAX_SEATS_HELD_PER_USER,
     DEFAULT_MAX_SEATS_PER_RESERVATION,
 };
 use std::fmt;

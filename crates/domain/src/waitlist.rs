@@ -268,9 +268,18 @@ mod tests {
     fn an_offered_entry_follows_its_reservation() {
         use ReservationStatus as R;
         use WaitlistStatus as W;
-        assert_eq!(effective_entry_status(W::Offered, Some(R::Held)), W::Offered);
-        assert_eq!(effective_entry_status(W::Offered, Some(R::Expired)), W::Expired);
-        assert_eq!(effective_entry_status(W::Offered, Some(R::Cancelled)), W::Left);
+        assert_eq!(
+            effective_entry_status(W::Offered, Some(R::Held)),
+            W::Offered
+        );
+        assert_eq!(
+            effective_entry_status(W::Offered, Some(R::Expired)),
+            W::Expired
+        );
+        assert_eq!(
+            effective_entry_status(W::Offered, Some(R::Cancelled)),
+            W::Left
+        );
         assert_eq!(
             effective_entry_status(W::Offered, Some(R::Confirmed)),
             W::Fulfilled
@@ -326,7 +335,10 @@ mod tests {
     #[test]
     fn the_earliest_entry_gets_the_lowest_seat() {
         let s = |n| SeatId::new(n).expect("positive");
-        assert_eq!(pair_offers(&[s(3), s(5)], &[10, 20, 30]), vec![(10, s(3)), (20, s(5))]);
+        assert_eq!(
+            pair_offers(&[s(3), s(5)], &[10, 20, 30]),
+            vec![(10, s(3)), (20, s(5))]
+        );
         assert_eq!(pair_offers::<i32>(&[s(3)], &[]), vec![]);
         assert_eq!(
             WaitlistStatus::parse(WaitlistStatus::Left.as_str()),

@@ -18,9 +18,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use domain::ports::WaitlistStore;
 use domain::{
     effective_entry_status, effective_reservation_status, Cursor, JoinFacts, JoinVerdict,
-    JoinWaitlistError, Page, PageRequest, ReservationId, ReservationStatus, ScheduleId,
-    StoreError, Timestamp, UserId, WaitlistEntry, WaitlistEntryError, WaitlistEntryId,
-    WaitlistJoined, WaitlistOffer, WaitlistPolicy, WaitlistStatus,
+    JoinWaitlistError, Page, PageRequest, ReservationId, ReservationStatus, ScheduleId, StoreError,
+    Timestamp, UserId, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
+    WaitlistOffer, WaitlistPolicy, WaitlistStatus,
 };
 use futures::FutureExt;
 use uuid::Uuid;
@@ -107,8 +107,8 @@ struct EntryRow {
 impl EntryRow {
     /// The entry with its effective status, by the domain's rules at the database's `now()`.
     fn into_domain(self) -> Result<WaitlistEntry, StoreError> {
-        let stored =
-            WaitlistStatus::parse(&self.status).ok_or_else(|| bad_row("entry status", &self.status))?;
+        let stored = WaitlistStatus::parse(&self.status)
+            .ok_or_else(|| bad_row("entry status", &self.status))?;
         let offer_status = match (&self.offer_status, self.offer_held_until) {
             (Some(s), Some(until)) => Some(effective_reservation_status(
                 ReservationStatus::parse(s).ok_or_else(|| bad_row("reservation status", s))?,

@@ -13,3 +13,4 @@ mod idempotency;
 mod isolation;
 mod journey;
 mod races;
+mod waitlist;

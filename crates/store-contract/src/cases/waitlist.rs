@@ -118,7 +118,10 @@ pub async fn waitlist_offers_in_order_and_keeps_seats_for_the_list(s: StoreUnder
     // Kept for the list: another user cannot hold it, and it is listed unavailable.
     let grab = admitted_hold(&s, user(4), &sch, &ids[..1]).await;
     assert_eq!(
-        s.reservations.hold(grab, default_holds()).await.map(|r| r.id),
+        s.reservations
+            .hold(grab, default_holds())
+            .await
+            .map(|r| r.id),
         Err(HoldSeatsError::SeatUnavailable {
             seats: vec![ids[0]]
         })
@@ -186,10 +189,17 @@ pub async fn waitlist_offer_on_hold_expiry_lapses_and_passes_on(s: StoreUnderTes
     );
     let short_offers = WaitlistPolicy::new(Duration::from_secs(1)).expect("valid");
     assert_eq!(offer(&s, sch.schedule_id, short_offers).await, 1);
-    assert_eq!(entry(&s, user(2), e2.id).await.status, WaitlistStatus::Offered);
+    assert_eq!(
+        entry(&s, user(2), e2.id).await.status,
+        WaitlistStatus::Offered
+    );
     s.wait(Duration::from_millis(1200)).await;
     let lapsed = entry(&s, user(2), e2.id).await;
-    assert_eq!(lapsed.status, WaitlistStatus::Expired, "at once, by the clock");
+    assert_eq!(
+        lapsed.status,
+        WaitlistStatus::Expired,
+        "at once, by the clock"
+    );
     assert_eq!(lapsed.offer, None);
     assert_eq!(offer(&s, sch.schedule_id, long_offers()).await, 1);
     let next = entry(&s, user(3), e3.id).await;
@@ -230,7 +240,11 @@ pub async fn waitlist_paying_an_offer_needs_no_token_and_fulfils(s: StoreUnderTe
         s.wallets.pay(tokenless(other.id)).await.map(|r| r.amount),
         Err(PayError::Access(QueueAccessError::TokenRequired))
     );
-    let receipt = s.wallets.pay(tokenless(o.reservation_id)).await.expect("pay");
+    let receipt = s
+        .wallets
+        .pay(tokenless(o.reservation_id))
+        .await
+        .expect("pay");
     assert_eq!(receipt.amount, won(700));
     let done = entry(&s, user(2), e2.id).await;
     assert_eq!(done.status, WaitlistStatus::Fulfilled);
@@ -305,7 +319,10 @@ pub async fn waitlist_entries_page_newest_first_and_stay_private(s: StoreUnderTe
     let cursor = first.next_cursor.expect("more");
     let second = s
         .waitlist
-        .waitlist_entries(user(2), PageRequest::new(Some(2), Some(cursor)).expect("page"))
+        .waitlist_entries(
+            user(2),
+            PageRequest::new(Some(2), Some(cursor)).expect("page"),
+        )
         .await
         .expect("page 2");
     assert_eq!(second.next_cursor, None);
