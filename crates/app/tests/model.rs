@@ -312,6 +312,7 @@ where
         + domain::ports::QueueStore
         + domain::ports::ReservationStore
         + domain::ports::WalletStore
+        + domain::ports::WaitlistStore
         + domain::ports::StoreHealth
         + 'static,
 {
