@@ -580,3 +580,54 @@ impl State {
         found
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::tests::FixedClock;
+    use std::sync::Arc;
+
+    fn record(user: i64, status: WaitlistStatus, seq: u64) -> EntryRecord {
+        EntryRecord {
+            user_id: UserId::new(user).expect("positive"),
+            schedule_id: ScheduleId::new(1).expect("positive"),
+            seq,
+            status,
+            offer: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn broken_entries_are_reported() {
+        // Arrange: an OFFERED entry without a live hold, a WAITING one missing from its list,
+        // and two live entries of one user for one date.
+        let store = MemoryStore::new(Arc::new(FixedClock::default()));
+        let mut state = store.state();
+        let id = |n: u128| WaitlistEntryId::from_uuid(uuid::Uuid::from_u128(n));
+        state
+            .waitlists
+            .entries
+            .insert(id(1), record(5, WaitlistStatus::Offered, 1));
+        state
+            .waitlists
+            .entries
+            .insert(id(2), record(5, WaitlistStatus::Waiting, 2));
+        // Act
+        let mut found: Vec<&str> = state
+            .check_waitlists(chrono::Utc::now())
+            .into_iter()
+            .map(|(check, _)| check)
+            .collect();
+        found.sort_unstable();
+        // Assert
+        assert_eq!(
+            found,
+            vec![
+                "waitlist_offer_live_hold",
+                "waitlist_one_live_entry",
+                "waitlist_waiting_consistent"
+            ]
+        );
+    }
+}
