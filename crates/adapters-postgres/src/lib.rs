@@ -1,7 +1,6 @@
 //! PostgreSQL store: implements every port of `domain::ports` ([`CatalogueStore`],
 //! [`QueueStore`], [`ReservationStore`], [`WalletStore`], [`WaitlistStore`], [`StoreHealth`]) with
-//! diesel-async over
-//! a deadpool pool.
+//! diesel-async over a deadpool pool.
 //!
 //! Design rules, followed by every method:
 //!
