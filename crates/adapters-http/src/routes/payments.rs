@@ -3,7 +3,7 @@
 use crate::auth::AuthenticatedUser;
 use crate::dto::{PayRequest, PaymentReceiptDto};
 use crate::errors::ApiError;
-use crate::headers::{IdempotencyKeyHeader, QueueTokenHeader};
+use crate::headers::{IdempotencyKeyHeader, PaymentQueueTokenHeader};
 use crate::idempotency::FingerprintedJson;
 use crate::metrics::Metrics;
 use crate::responses::Created;
@@ -30,7 +30,7 @@ pub async fn pay(
     services: web::Data<Services>,
     metrics: web::Data<Metrics>,
     user: AuthenticatedUser,
-    token: QueueTokenHeader,
+    token: PaymentQueueTokenHeader,
     key: IdempotencyKeyHeader,
     body: FingerprintedJson<PayRequest>,
 ) -> Result<Created<PaymentReceiptDto>, ApiError> {
