@@ -260,6 +260,8 @@ pub async fn waitlist_paying_an_offer_needs_no_token_and_fulfils(s: StoreUnderTe
 
 /// Leaving releases a live offer with the entry (LEFT), and the seat goes to the next WAITING
 /// entry in the same step; another user's entry is not found; leaving twice changes nothing.
+/// Cancelling an offered reservation makes its entry LEFT at once, and the offer step passes
+/// the seat on.
 pub async fn waitlist_leave_releases_the_offer_to_the_next(s: StoreUnderTest) {
     let c = concert(&s, "Leave").await;
     let sch = schedule(&s, c, 1, 1000).await;
@@ -267,6 +269,7 @@ pub async fn waitlist_leave_releases_the_offer_to_the_next(s: StoreUnderTest) {
     let a = hold_ok(&s, user(1), &sch, &ids, default_holds()).await;
     let e2 = join(&s, user(2), sch.schedule_id).await;
     let e3 = join(&s, user(3), sch.schedule_id).await;
+    let e4 = join(&s, user(4), sch.schedule_id).await;
     s.reservations.cancel(user(1), a.id).await.expect("cancel");
     offer(&s, sch.schedule_id, long_offers()).await;
     let o = entry(&s, user(2), e2.id).await.offer.expect("offered");
@@ -297,6 +300,15 @@ pub async fn waitlist_leave_releases_the_offer_to_the_next(s: StoreUnderTest) {
         .await
         .expect("leave again");
     assert_eq!(entry(&s, user(2), e2.id).await.status, WaitlistStatus::Left);
+    let third = next.offer.expect("offered").reservation_id;
+    s.reservations
+        .cancel(user(3), third)
+        .await
+        .expect("cancel the offer");
+    assert_eq!(entry(&s, user(3), e3.id).await.status, WaitlistStatus::Left);
+    assert_eq!(offer(&s, sch.schedule_id, long_offers()).await, 1);
+    let last = entry(&s, user(4), e4.id).await;
+    assert_eq!(last.offer.map(|o| o.seat_id), Some(ids[0]));
 }
 
 /// A user's entries page newest first; another user sees none of them.
