@@ -7,7 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use domain::{
     AdminQueueError, BrowseError, CancelError, ChargeError, CreateScheduleError, HoldSeatsError,
-    JoinQueueError, PayError, QueueAccessError, QueueTokenError, RefundError, ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError,
+    JoinQueueError, JoinWaitlistError, PayError, QueueAccessError, QueueTokenError, RefundError,
+    ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError, WaitlistEntryError,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
@@ -64,6 +65,9 @@ pub enum ApiError {
     /// 409: the user would hold more seats than allowed.
     #[error("{0}")]
     HoldLimitExceeded(String),
+    /// 409: joining a date's waiting list while it has an available seat (v1.1).
+    #[error("{0}")]
+    SeatsAvailable(String),
     /// 409: the reservation is expired, cancelled or already paid.
     #[error("{0}")]
     ReservationNotPayable(String),
@@ -135,6 +139,7 @@ impl ApiError {
             Self::Validation(_) => "VALIDATION_FAILED",
             Self::SeatUnavailable(_) => "SEAT_UNAVAILABLE",
             Self::HoldLimitExceeded(_) => "HOLD_LIMIT_EXCEEDED",
+            Self::SeatsAvailable(_) => "SEATS_AVAILABLE",
             Self::ReservationNotPayable(_) => "RESERVATION_NOT_PAYABLE",
             Self::ReservationNotCancellable(_) => "RESERVATION_NOT_CANCELLABLE",
             Self::ReservationNotRefundable(_) => "RESERVATION_NOT_REFUNDABLE",
@@ -165,6 +170,7 @@ impl ApiError {
             Self::Validation(_) | Self::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
             Self::SeatUnavailable(_)
             | Self::HoldLimitExceeded(_)
+            | Self::SeatsAvailable(_)
             | Self::ReservationNotPayable(_)
             | Self::ReservationNotCancellable(_)
             | Self::ReservationNotRefundable(_)
@@ -312,6 +318,26 @@ impl From<HoldSeatsError> for ApiError {
             HoldSeatsError::HoldLimitExceeded { .. } => Self::HoldLimitExceeded(e.to_string()),
             HoldSeatsError::Access(a) => a.into(),
             HoldSeatsError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<JoinWaitlistError> for ApiError {
+    fn from(e: JoinWaitlistError) -> Self {
+        match e {
+            JoinWaitlistError::ScheduleNotFound => Self::NotFound(e.to_string()),
+            JoinWaitlistError::SeatsAvailable => Self::SeatsAvailable(e.to_string()),
+            JoinWaitlistError::Access(a) => a.into(),
+            JoinWaitlistError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<WaitlistEntryError> for ApiError {
+    fn from(e: WaitlistEntryError) -> Self {
+        match e {
+            WaitlistEntryError::NotFound => Self::NotFound(e.to_string()),
+            WaitlistEntryError::Store(s) => s.into(),
         }
     }
 }

@@ -78,6 +78,38 @@ impl OperationModifier for QueueTokenHeader {
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
 }
 
+/// The `Queue-Token` header of a payment: as [`QueueTokenHeader`], but documented as optional,
+/// since a waiting-list offer is paid without one (any other reservation still needs it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentQueueTokenHeader(pub Option<QueueTokenId>);
+
+impl FromRequest for PaymentQueueTokenHeader {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self(QueueTokenHeader::read(req).0)))
+    }
+}
+
+impl Apiv2Schema for PaymentQueueTokenHeader {}
+
+impl OperationModifier for PaymentQueueTokenHeader {
+    fn update_parameter(op: &mut DefaultOperationRaw) {
+        let mut parameter = header_parameter(
+            QUEUE_TOKEN_HEADER,
+            "The caller's queue token; not needed to pay a waiting-list offer. Missing for any \
+             other reservation: 401 QUEUE_TOKEN_REQUIRED; waiting, expired, or another user's or \
+             concert's: 403 QUEUE_TOKEN_NOT_ACTIVE.",
+            Some(DataTypeFormat::Uuid),
+        );
+        parameter.required = false;
+        op.parameters.push(Either::Right(parameter));
+    }
+
+    fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
+}
+
 /// The `Idempotency-Key` header of a charge or payment. Missing or blank: 400
 /// `IDEMPOTENCY_KEY_REQUIRED`; present but not 1..=255 visible ASCII characters: 400
 /// `VALIDATION_FAILED`.

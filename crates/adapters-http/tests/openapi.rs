@@ -89,6 +89,7 @@ impl Mocks {
             queue: Arc::new(self.queue),
             reservations: Arc::new(self.reservations),
             wallets: Arc::new(self.wallets),
+            waitlist: Arc::new(domain::ports::MockWaitlistStore::new()),
             health: Arc::new(self.health),
             clock: Arc::new(SystemClock),
             ids: Arc::new(UuidV7Generator),

@@ -147,7 +147,7 @@ impl State {
                     .seats
                     .iter()
                     .filter_map(|seat| self.seats.get(seat))
-                    .filter(|seat| self.seat_available(seat, now))
+                    .filter(|seat| self.seat_free_for_hold(seat, now))
                     .count();
                 ScheduleSummary {
                     id,
@@ -180,7 +180,7 @@ impl State {
                 number: seat.number.clone(),
                 grade: seat.grade.clone(),
                 price: seat.price,
-                available: self.seat_available(seat, now),
+                available: self.seat_free_for_hold(seat, now),
             })
             .collect();
         Ok(ScheduleSeats {

@@ -11,6 +11,7 @@
 //! | 5 | per concert, unexpired ACTIVE tokens ≤ the `max_active` in force; no live WAITING token with a smaller `seq` than an admitted one |
 //! | 6 | ≤ 1 CHARGE entry per (user, key), each the one its key's record names; each payment named by exactly one stored payment outcome; each refund named by exactly one stored refund outcome |
 //! | refunds (3, 4, 1) | ≤ 1 refund per reservation; REFUNDED ⇔ refunded; a refund only of a paid reservation, at or after its payment, for exactly the amount paid; one REFUND entry of +amount per refund and none without one; a REFUNDED reservation claims no seat |
+//! | 7 | waiting lists (`waitlist.rs`): an OFFERED entry has exactly one live HELD offer reservation, of one seat of its date, for its user, and the seat's claim names it; no seat has two live offers; ≤ 1 live entry per (user, date); a WAITING entry has no offer and is indexed in its list |
 
 use crate::state::State;
 use crate::store::MemoryStore;
@@ -475,6 +476,9 @@ impl State {
         self.check_refunds(&mut found);
         self.check_queues(now, policy, &mut found);
         self.check_keys(&mut found);
+        for (check, detail) in self.check_waitlists(now) {
+            found.add(7, check, detail);
+        }
         InvariantReport {
             checked_at: now,
             violations: found.0,
@@ -607,7 +611,7 @@ mod tests {
             .pay(NewPayment {
                 user_id: user,
                 reservation_id: paid.id,
-                queue_token: token,
+                queue_token: Some(token),
                 payment_id: PaymentId::from_uuid(id()),
                 transaction_id: TransactionId::from_uuid(id()),
                 idempotency: idem("pay-1"),

@@ -12,7 +12,8 @@
 //!   and costs O(log n) even with a million tokens waiting.
 //!
 //! The modules import one another in one direction only (no module imports the crate root):
-//! the port modules (`catalogue`, `queue`, `reservations`, `refunds`, `wallet`, `invariants`, `seed`) work
+//! the port modules (`catalogue`, `queue`, `reservations`, `refunds`, `wallet`, `waitlist`,
+//! `invariants` with `waitlist_checks`, `seed`) work
 //! on [`MemoryStore`] (`store`) and its `State` (`state`), which is built of records, among them
 //! a concert's waiting line (`line`) and its tokens (`token`), over `fenwick` and `time`.
 
@@ -30,6 +31,8 @@ mod store;
 mod tests;
 mod time;
 mod token;
+mod waitlist;
+mod waitlist_checks;
 mod wallet;
 
 #[doc(hidden)]

@@ -132,7 +132,7 @@ impl State {
             unavailable: if guards.on(Guard::SeatAvailability) {
                 seats
                     .iter()
-                    .filter(|(_, seat)| !self.seat_available(seat, now))
+                    .filter(|(_, seat)| !self.seat_free_for_hold(seat, now))
                     .map(|(id, _)| *id)
                     .collect()
             } else {

@@ -5,7 +5,8 @@ use crate::token::TokenRecord;
 use domain::{
     Concert, ConcertId, IdempotencyKey, IdempotencyRecord, LedgerEntry, Money, PaymentId,
     PaymentReceipt, QueueTokenId, RefundId, RefundReceipt, Reservation, ReservationId, ScheduleId,
-    SeatGrade, SeatId, SeatNumber, Timestamp, TransactionId, UserId,
+    SeatGrade, SeatId, SeatNumber, Timestamp, TransactionId, UserId, WaitlistEntryId,
+    WaitlistStatus,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -75,4 +76,36 @@ pub(crate) struct State {
     pub(crate) refunds: HashMap<RefundId, RefundReceipt>,
     /// Every ledger entry id ever written (ids are never reused).
     pub(crate) transaction_ids: HashSet<TransactionId>,
+
+    /// Waiting lists (`waitlist.rs`).
+    pub(crate) waitlists: Waitlists,
+}
+
+/// One waiting-list entry as stored (an OFFERED one may have lapsed: see
+/// `domain::effective_entry_status`).
+#[derive(Debug, Clone)]
+pub(crate) struct EntryRecord {
+    pub(crate) user_id: UserId,
+    pub(crate) schedule_id: ScheduleId,
+    /// Place in the store's join order (the list's order).
+    pub(crate) seq: u64,
+    pub(crate) status: WaitlistStatus,
+    /// The offer reservation and its seat, once offered (kept when the entry is final).
+    pub(crate) offer: Option<(ReservationId, SeatId)>,
+    pub(crate) created_at: Timestamp,
+}
+
+/// Every waiting list, with the indexes the rules read.
+#[derive(Debug, Default)]
+pub(crate) struct Waitlists {
+    pub(crate) last_seq: u64,
+    pub(crate) entries: HashMap<WaitlistEntryId, EntryRecord>,
+    /// Every entry of a user, by `(created_at, id)`.
+    pub(crate) by_user: HashMap<UserId, BTreeSet<(Timestamp, WaitlistEntryId)>>,
+    /// The WAITING entries of a date, in list order.
+    pub(crate) waiting: HashMap<ScheduleId, BTreeMap<u64, WaitlistEntryId>>,
+    /// The stored-OFFERED entries of a date.
+    pub(crate) offered: HashMap<ScheduleId, BTreeSet<WaitlistEntryId>>,
+    /// The entry of each offer reservation.
+    pub(crate) by_offer: HashMap<ReservationId, WaitlistEntryId>,
 }

@@ -145,8 +145,12 @@ impl State {
             found: reservation.is_some(),
             token_admits: !guards.on(Guard::TokenActive)
                 || reservation.is_some_and(|r| {
-                    self.token_admits(payment.queue_token, payment.user_id, r.concert_id, now)
+                    payment.queue_token.is_some_and(|token| {
+                        self.token_admits(token, payment.user_id, r.concert_id, now)
+                    })
                 }),
+            token_sent: payment.queue_token.is_some(),
+            offer: reservation.is_some_and(|r| self.is_live_offer(r)),
             payable: !guards.on(Guard::Payable)
                 || reservation.is_some_and(|r| r.status == ReservationStatus::Held),
         }
@@ -215,7 +219,11 @@ impl State {
             created_at: now,
         });
         self.close_hold(reservation.id, ReservationStatus::Confirmed);
-        self.expire_token(payment.queue_token);
+        // A paid offer fulfils its entry in the same critical section.
+        self.fulfil_offer(reservation.id);
+        if let Some(token) = payment.queue_token {
+            self.expire_token(token);
+        }
         let receipt = PaymentReceipt {
             payment_id: payment.payment_id,
             reservation_id: reservation.id,

@@ -18,6 +18,7 @@
 //! | 5 | active ≤ maxActive, admission in issue order | per concert, unexpired ACTIVE tokens ≤ `coalesce(max_active, default)`; no live WAITING token with a smaller `seq` than an admitted one; `admitted_through` ≥ every admitted `seq`, `next_seq` ≥ every issued one |
 //! | 6 | a replayed key never moves money twice | ≤ 1 CHARGE entry per (user, key); each CHARGE entry is the one its key's CHARGED record names; each payment is named by exactly one PAID record; each refund by exactly one REFUNDED record |
 //! | refunds (v1.1) | refunded at most once, only after it was paid, for exactly the amount paid; a REFUNDED reservation holds no seat | ≤ 1 refund per reservation; REFUNDED ⇔ refunded; each refund has the reservation's payment, same payer and amount, dated at or after it (invariant 4); one REFUND entry of +amount per refund and none without one (invariant 3); a REFUNDED reservation's lines are released (`seat_lines_match_status`, invariant 1); CONFIRMED or REFUNDED ⇔ paid |
+//! | 7 | waiting lists (v1.1) | an OFFERED entry whose offer is a live hold has exactly one live line, of its offer seat, for its user and date (a stored-OFFERED entry whose offer lapsed or was cancelled is EXPIRED/LEFT in effect; a CONFIRMED offer with the entry still OFFERED is a violation: payments fulfil in the same statement); no seat has two live offers; ≤ 1 live entry per (user, date); a WAITING entry has no offer; a FULFILLED entry's offer is CONFIRMED |
 //!
 //! The cap of check 5 is the setting in force: an operator who lowers `maxActive` below the
 //! number of active tokens makes it report until enough windows close.
@@ -279,6 +280,46 @@ const CHECKS: &[Check] = &[
                 ON i.refund_id = f.id AND i.outcome = 'REFUNDED' \
               GROUP BY f.id HAVING count(i.key) <> 1",
     },
+    Check {
+        invariant: 7,
+        name: "waitlist_offer_live_hold",
+        sql: "SELECT format('OFFERED entry %s has no live HELD offer of one seat of its date for \
+                  its user (reservation %s %s)', w.id, r.id, r.status) AS detail \
+              FROM waitlist_entries w LEFT JOIN reservations r ON r.id = w.offer_reservation_id \
+              WHERE w.status = 'OFFERED' AND (r.status IS NULL OR r.status = 'CONFIRMED' \
+                 OR (r.status = 'HELD' AND r.held_until > $1 AND (r.user_id <> w.user_id \
+                     OR r.schedule_id <> w.schedule_id OR ( \
+                     SELECT count(*) FILTER (WHERE rs.live AND rs.seat_id = w.offer_seat_id) \
+                         <> 1 OR count(*) <> 1 \
+                     FROM reservation_seats rs WHERE rs.reservation_id = r.id))))",
+    },
+    Check {
+        invariant: 7,
+        name: "waitlist_one_offer_per_seat",
+        sql: "SELECT format('seat %s has %s live offers', w.offer_seat_id, count(*)) AS detail \
+              FROM waitlist_entries w JOIN reservations r ON r.id = w.offer_reservation_id \
+              WHERE w.status = 'OFFERED' AND r.status = 'HELD' AND r.held_until > $1 \
+              GROUP BY w.offer_seat_id HAVING count(*) > 1",
+    },
+    Check {
+        invariant: 7,
+        name: "waitlist_one_live_entry",
+        sql: "SELECT format('user %s has %s live entries for schedule %s', w.user_id, count(*), \
+                  w.schedule_id) AS detail \
+              FROM waitlist_entries w LEFT JOIN reservations r ON r.id = w.offer_reservation_id \
+              WHERE w.status = 'WAITING' \
+                 OR (w.status = 'OFFERED' AND r.status = 'HELD' AND r.held_until > $1) \
+              GROUP BY w.user_id, w.schedule_id HAVING count(*) > 1",
+    },
+    Check {
+        invariant: 7,
+        name: "waitlist_entry_consistent",
+        sql: "SELECT format('entry %s is %s with offer %s', w.id, w.status, \
+                  w.offer_reservation_id) AS detail \
+              FROM waitlist_entries w LEFT JOIN reservations r ON r.id = w.offer_reservation_id \
+              WHERE (w.status = 'WAITING' AND w.offer_reservation_id IS NOT NULL) \
+                 OR (w.status = 'FULFILLED' AND r.status IS DISTINCT FROM 'CONFIRMED')",
+    },
 ];
 
 #[derive(diesel::QueryableByName)]
@@ -373,7 +414,7 @@ mod tests {
     fn every_invariant_has_a_check_and_names_are_unique() {
         let mut invariants: Vec<u8> = CHECKS.iter().map(|c| c.invariant).collect();
         invariants.dedup();
-        assert_eq!(invariants, vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(invariants, vec![1, 2, 3, 4, 5, 6, 7]);
         let mut names: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
         names.sort_unstable();
         names.dedup();

@@ -1,6 +1,6 @@
 //! PostgreSQL store: implements every port of `domain::ports` ([`CatalogueStore`],
-//! [`QueueStore`], [`ReservationStore`], [`WalletStore`], [`StoreHealth`]) with diesel-async over
-//! a deadpool pool.
+//! [`QueueStore`], [`ReservationStore`], [`WalletStore`], [`WaitlistStore`], [`StoreHealth`]) with
+//! diesel-async over a deadpool pool.
 //!
 //! Design rules, followed by every method:
 //!
@@ -23,6 +23,7 @@
 //! [`QueueStore`]: domain::ports::QueueStore
 //! [`ReservationStore`]: domain::ports::ReservationStore
 //! [`WalletStore`]: domain::ports::WalletStore
+//! [`WaitlistStore`]: domain::ports::WaitlistStore
 //! [`StoreHealth`]: domain::ports::StoreHealth
 
 mod batch;
@@ -43,6 +44,7 @@ mod rows;
 mod sql;
 mod store;
 mod tokens;
+mod waitlist;
 mod wallet;
 
 pub use config::PgConfig;

@@ -8,5 +8,9 @@ pub(crate) const JOIN: i32 = 1;
 // the number itself.
 /// Serialises one user's holds, so the per-user seat cap is race-free.
 pub(crate) const USER_HOLDS: i32 = 3;
+// Namespace 4: one date's waiting-list offer step. Taken only inside the SQL function
+// `lock_waitlist_date` (migration `2025-01-10-000002_waitlists`), which spells the number itself.
+/// Serialises one user's joins to one date's waiting list.
+pub(crate) const WAITLIST_JOIN: i32 = 5;
 /// Session lock held while migrations run (single-bigint key space; concert ids are positive).
 pub(crate) const MIGRATIONS: i64 = -7_202_502_011;

@@ -11,7 +11,10 @@ use diesel::QueryableByName;
 use domain::{
     ChargeReceipt, Concert, ConcertId, ConcertTitle, IdempotencyRecord, LedgerEntry, LedgerKind,
     Money, PaymentId, PaymentReceipt, QueuePolicy, QueueSettings, QueueStanding, QueueStats,
-    QueueToken, QueueTokenId, QueueTokenStatus, RefundId, RefundReceipt, RequestFingerprint, Reservation, ReservationId, ReservationStatus, ReservedSeat, SaleWindow, ScheduleId, ScheduleSummary, SeatAvailability, SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome, Timestamp, TransactionId, UserId, Venue,
+    QueueToken, QueueTokenId, QueueTokenStatus, RefundId, RefundReceipt, RequestFingerprint,
+    Reservation, ReservationId, ReservationStatus, ReservedSeat, SaleWindow, ScheduleId,
+    ScheduleSummary, SeatAvailability, SeatGrade, SeatId, SeatNumber, StoreError, StoredOutcome,
+    Timestamp, TransactionId, UserId, Venue,
 };
 use uuid::Uuid;
 

@@ -31,7 +31,7 @@ fn payment(
     NewPayment {
         user_id,
         reservation_id: reservation,
-        queue_token: token,
+        queue_token: Some(token),
         payment_id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
         transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
         idempotency: idem(key, &format!("pay:{}", reservation.get())),

@@ -208,7 +208,7 @@ async fn fifty_payments_from_a_wallet_that_affords_one() {
                         .pay(NewPayment {
                             user_id: u,
                             reservation_id: reservation,
-                            queue_token: token,
+                            queue_token: Some(token),
                             payment_id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
                             transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
                             idempotency: idem(&format!("pay-{n}"), &format!("pay:{n}")),
@@ -447,7 +447,7 @@ async fn a_ledger_written_by_two_instances_reads_like_a_statement() {
             payments.push(NewPayment {
                 user_id: u,
                 reservation_id: held.id,
-                queue_token: token,
+                queue_token: Some(token),
                 payment_id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
                 transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
                 idempotency: idem(&format!("pay-{k}-{n}"), &format!("pay:{k}:{n}")),

@@ -62,7 +62,7 @@ async fn busy() -> Option<Busy> {
         .pay(NewPayment {
             user_id: user(1),
             reservation_id: paid.id,
-            queue_token: token,
+            queue_token: Some(token),
             payment_id: PaymentId::from_uuid(uuid::Uuid::now_v7()),
             transaction_id: TransactionId::from_uuid(uuid::Uuid::now_v7()),
             idempotency: idem("pay-1", "pay:1"),
@@ -564,4 +564,69 @@ async fn a_refund_of_another_amount_is_reported() {
     let names = checks(&report);
     assert!(names.contains(&"refund_matches_payment"), "{names:?}");
     assert!(names.contains(&"refund_in_ledger"), "{names:?}");
+}
+
+/// Invariant 7: user 2's hold offered to two entries (past the unique indexes that refuse it),
+/// one of them another user's.
+#[tokio::test]
+async fn a_seat_offered_twice_is_reported() {
+    // Arrange
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    let (schedule, seat, offer) = (
+        busy.held.schedule_id.get(),
+        busy.held.seats[0].seat_id.get(),
+        busy.held.id,
+    );
+    let entry = |user: i64| {
+        format!(
+            "INSERT INTO waitlist_entries (id, user_id, schedule_id, status, \
+                offer_reservation_id, offer_seat_id) \
+             VALUES ('{}', {user}, {schedule}, 'OFFERED', '{offer}', {seat})",
+            uuid::Uuid::now_v7()
+        )
+    };
+    sql(
+        &mut conn,
+        &[
+            "DROP INDEX waitlist_entries_one_offer_per_seat",
+            "DROP INDEX waitlist_entries_offer_reservation_key",
+            &entry(2),
+            &entry(7),
+        ],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(
+        checks(&report),
+        vec!["waitlist_offer_live_hold", "waitlist_one_offer_per_seat"]
+    );
+    assert!(report.broken().contains(&7));
+}
+
+/// Invariant 7: an entry FULFILLED while its offer is still only HELD.
+#[tokio::test]
+async fn a_fulfilled_entry_of_an_unpaid_offer_is_reported() {
+    // Arrange
+    let Some(busy) = busy().await else { return };
+    let mut conn = busy.db.conn().await;
+    sql(
+        &mut conn,
+        &[&format!(
+            "INSERT INTO waitlist_entries (id, user_id, schedule_id, status, \
+                offer_reservation_id, offer_seat_id) \
+             VALUES ('{}', 2, {}, 'FULFILLED', '{}', {})",
+            uuid::Uuid::now_v7(),
+            busy.held.schedule_id.get(),
+            busy.held.id,
+            busy.held.seats[0].seat_id.get()
+        )],
+    )
+    .await;
+    // Act
+    let report = check(&busy.store).await;
+    // Assert
+    assert_eq!(checks(&report), vec!["waitlist_entry_consistent"]);
 }

@@ -12,7 +12,11 @@
 //!   skip the next;
 //! * **active-token expiry** — expires ACTIVE tokens whose window has closed, freeing slots;
 //! * **idle drop** — drops WAITING tokens that were not polled within the idle timeout;
-//! * **hold expiry** — marks holds past their deadline as EXPIRED.
+//! * **hold expiry** — marks holds past their deadline as EXPIRED;
+//! * **waiting-list offers** — THE offer step over every date with a waiting list: settles
+//!   lapsed offers and holds each seat that came back for the earliest WAITING entry. Seats
+//!   that come back wait for it (kept for the list), so the offer is at most one interval late;
+//!   safe in several instances at once (one date at a time, under its lock).
 //!
 //! Correctness never depends on the sweeps (the stores apply time-based expiry on every read);
 //! they keep the tables tidy and free active slots promptly. Admission does depend on its loop.
@@ -53,10 +57,13 @@ pub struct JobIntervals {
     pub drop_idle: Duration,
     /// Time between sweeps expiring holds past their deadline.
     pub expire_holds: Duration,
+    /// Time between waiting-list offer steps (the admit interval).
+    pub offer_waitlist: Duration,
 }
 
 impl JobIntervals {
-    /// Admission every `admit`, and the three expiry sweeps every `sweep`.
+    /// Admission and the waiting-list offer step every `admit`, and the three expiry sweeps
+    /// every `sweep`.
     #[must_use]
     pub const fn new(admit: Duration, sweep: Duration) -> Self {
         Self {
@@ -64,6 +71,7 @@ impl JobIntervals {
             expire_active: sweep,
             drop_idle: sweep,
             expire_holds: sweep,
+            offer_waitlist: admit,
         }
     }
 }
@@ -101,7 +109,7 @@ impl SchedulerHandle {
     }
 }
 
-/// Starts the four job loops on the current tokio runtime. They run until `shutdown` is
+/// Starts the five job loops on the current tokio runtime. They run until `shutdown` is
 /// cancelled (or [`SchedulerHandle::shutdown`] is called); each runs its first tick at once.
 ///
 /// # Panics
@@ -113,7 +121,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> SchedulerHandle {
     let shutdown = shutdown.child_token();
-    let mut tasks = Vec::with_capacity(4);
+    let mut tasks = Vec::with_capacity(5);
 
     let admit_jobs = jobs.clone();
     tasks.push((
@@ -160,6 +168,7 @@ pub fn spawn(
         )),
     ));
 
+    let hold_jobs = jobs.clone();
     tasks.push((
         EXPIRE_HOLDS,
         tokio::spawn(run_job(
@@ -167,10 +176,24 @@ pub fn spawn(
             intervals.expire_holds,
             shutdown.clone(),
             move || {
-                let jobs = jobs.clone();
+                let jobs = hold_jobs.clone();
                 async move { jobs.expire_holds().await }
             },
             report_sweep,
+        )),
+    ));
+
+    tasks.push((
+        OFFER_WAITLIST,
+        tokio::spawn(run_job(
+            OFFER_WAITLIST,
+            intervals.offer_waitlist,
+            shutdown.clone(),
+            move || {
+                let jobs = jobs.clone();
+                async move { jobs.offer_waitlist_seats().await }
+            },
+            report_offers,
         )),
     ));
 
@@ -179,6 +202,7 @@ pub fn spawn(
         expire_active_ms = millis(intervals.expire_active),
         drop_idle_ms = millis(intervals.drop_idle),
         expire_holds_ms = millis(intervals.expire_holds),
+        offer_waitlist_ms = millis(intervals.offer_waitlist),
         "background jobs started"
     );
     SchedulerHandle { shutdown, tasks }
@@ -188,6 +212,7 @@ const ADMIT: &str = "queue_admission";
 const EXPIRE_ACTIVE: &str = "expire_active_tokens";
 const DROP_IDLE: &str = "drop_idle_tokens";
 const EXPIRE_HOLDS: &str = "expire_holds";
+const OFFER_WAITLIST: &str = "offer_waitlist_seats";
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -211,6 +236,13 @@ fn report_admissions(job: &'static str, reports: &Vec<AdmissionReport>) {
 fn report_sweep(job: &'static str, swept: &u64) {
     if *swept > 0 {
         debug!(job, swept = *swept, "expiry sweep");
+    }
+}
+
+/// Logs one offer step: a debug line with the count when any seat was offered.
+fn report_offers(job: &'static str, offered: &u64) {
+    if *offered > 0 {
+        debug!(job, offered = *offered, "waiting-list offers made");
     }
 }
 
@@ -307,15 +339,17 @@ mod tests {
         expire_active: AtomicUsize,
         drop_idle: AtomicUsize,
         expire_holds: AtomicUsize,
+        offer_waitlist: AtomicUsize,
     }
 
     impl Counts {
-        fn get(&self) -> [usize; 4] {
+        fn get(&self) -> [usize; 5] {
             [
                 self.admit.load(Ordering::SeqCst),
                 self.expire_active.load(Ordering::SeqCst),
                 self.drop_idle.load(Ordering::SeqCst),
                 self.expire_holds.load(Ordering::SeqCst),
+                self.offer_waitlist.load(Ordering::SeqCst),
             ]
         }
     }
@@ -364,11 +398,20 @@ mod tests {
             c.expire_holds.fetch_add(1, Ordering::SeqCst);
             Ok(2)
         });
+        let mut waitlist = domain::ports::MockWaitlistStore::new();
+        let c = Arc::clone(counts);
+        waitlist
+            .expect_offer_waitlist_seats()
+            .returning(move |_, _| {
+                c.offer_waitlist.fetch_add(1, Ordering::SeqCst);
+                Ok(1)
+            });
         let ports = Ports {
             catalogue: Arc::new(MockCatalogueStore::new()),
             queue: Arc::new(queue),
             reservations: Arc::new(reservations),
             wallets: Arc::new(MockWalletStore::new()),
+            waitlist: Arc::new(waitlist),
             health: Arc::new(MockStoreHealth::new()),
             clock: Arc::new(MockClock::new()),
             ids: Arc::new(MockIdGenerator::new()),
@@ -393,18 +436,19 @@ mod tests {
             expire_active: ms(200),
             drop_idle: ms(300),
             expire_holds: ms(400),
+            offer_waitlist: ms(600),
         };
         let handle = spawn(jobs(&counts, |_| None), intervals, token.clone());
 
         tokio::time::sleep(ms(1250)).await;
         // First tick at once, then one per period: 0..=1200 ms; admission four times per
         // interval (every 100 ms).
-        assert_eq!(counts.get(), [13, 7, 5, 4]);
+        assert_eq!(counts.get(), [13, 7, 5, 4, 3]);
 
         token.cancel();
         handle.join().await;
         tokio::time::sleep(ms(5000)).await;
-        assert_eq!(counts.get(), [13, 7, 5, 4], "no tick after shutdown");
+        assert_eq!(counts.get(), [13, 7, 5, 4, 3], "no tick after shutdown");
     }
 
     #[tokio::test(start_paused = true)]
@@ -439,7 +483,7 @@ mod tests {
             token.clone(),
         );
         tokio::time::sleep(ms(10)).await;
-        assert_eq!(counts.get(), [1, 1, 1, 1], "the first tick runs at once");
+        assert_eq!(counts.get(), [1, 1, 1, 1, 1], "the first tick runs at once");
 
         let asked = Instant::now();
         token.cancel();
@@ -448,7 +492,7 @@ mod tests {
             asked.elapsed() < ms(1),
             "join must not wait for the next tick"
         );
-        assert_eq!(counts.get(), [1, 1, 1, 1]);
+        assert_eq!(counts.get(), [1, 1, 1, 1, 1]);
     }
 
     #[tokio::test(start_paused = true)]

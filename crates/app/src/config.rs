@@ -9,8 +9,8 @@ use application::{JoinRateLimit, Settings};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use domain::{
     HoldPolicy, InvalidPolicy, Money, PolicyField, PolicyRule, QueuePolicy, RefundPolicy,
-    WalletPolicy, DEFAULT_BALANCE_MAX, DEFAULT_CHARGE_MAX, DEFAULT_MAX_SEATS_HELD_PER_USER,
-    DEFAULT_MAX_SEATS_PER_RESERVATION,
+    WaitlistPolicy, WalletPolicy, DEFAULT_BALANCE_MAX, DEFAULT_CHARGE_MAX,
+    DEFAULT_MAX_SEATS_HELD_PER_USER, DEFAULT_MAX_SEATS_PER_RESERVATION,
 };
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -197,6 +197,15 @@ pub struct Config {
     #[arg(long, env = "HOLD_TTL_SECS", default_value_t = 300, global = true)]
     pub hold_ttl_secs: u64,
 
+    /// How long a seat offered to a waiting-list entry is held for it, in seconds.
+    #[arg(
+        long,
+        env = "WAITLIST_OFFER_TTL_SECS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub waitlist_offer_ttl_secs: u64,
+
     /// Most seats in one hold.
     #[arg(
         long,
@@ -375,6 +384,8 @@ pub struct Resolved {
     pub settings: Settings,
     /// The per-user queue-join limit.
     pub join_rate_limit: JoinRateLimit,
+    /// Waiting-list offers (`WAITLIST_OFFER_TTL_SECS`).
+    pub waitlist: WaitlistPolicy,
     /// The JWT secret in force (the development one in demo mode).
     pub jwt_secret: Secret,
     /// The `iss` and `aud` user JWTs must carry (each only when configured).
@@ -631,6 +642,11 @@ impl Config {
             money("CHARGE_MAX", self.charge_max)?,
             money("BALANCE_MAX", self.balance_max)?,
         )?;
+        let waitlist = WaitlistPolicy::new(secs(
+            "WAITLIST_OFFER_TTL_SECS",
+            self.waitlist_offer_ttl_secs,
+        )?)
+        .ok_or_else(|| invalid("WAITLIST_OFFER_TTL_SECS", "must be at least 1"))?;
 
         if self.queue_join_rate_window_secs == 0 {
             return Err(invalid("QUEUE_JOIN_RATE_WINDOW_SECS", "must be at least 1"));
@@ -676,6 +692,7 @@ impl Config {
                 })?,
             },
             join_rate_limit,
+            waitlist,
             jwt_secret,
             jwt_rules,
             admin_api_key,

@@ -89,7 +89,8 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         ports,
         resolved.settings,
         JoinRateLimiter::new(resolved.join_rate_limit),
-    );
+    )
+    .with_waitlist_policy(resolved.waitlist);
 
     let listener = std::net::TcpListener::bind(&config.bind_addr)
         .with_context(|| format!("cannot listen on BIND_ADDR {}", config.bind_addr))?;

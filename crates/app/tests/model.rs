@@ -313,6 +313,7 @@ where
         + domain::ports::QueueStore
         + domain::ports::ReservationStore
         + domain::ports::WalletStore
+        + domain::ports::WaitlistStore
         + domain::ports::StoreHealth
         + 'static,
 {
@@ -321,6 +322,7 @@ where
         queue: store.clone(),
         reservations: store.clone(),
         wallets: store.clone(),
+        waitlist: store.clone(),
         health: store,
         clock: Arc::new(SystemClock),
         ids: Arc::new(UuidV7Generator),

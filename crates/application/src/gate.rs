@@ -112,5 +112,6 @@ macro_rules! gate_error_into {
 gate_error_into!(
     domain::BrowseError,
     domain::HoldSeatsError,
-    domain::PayError
+    domain::PayError,
+    domain::JoinWaitlistError
 );

@@ -62,6 +62,21 @@ impl MaintenanceJobs {
     pub async fn expire_holds(&self) -> Result<u64, StoreError> {
         drain(|| self.services.ports.reservations.expire_holds(SWEEP_BATCH)).await
     }
+
+    /// THE waiting-list offer step over every date with a list: settles lapsed offers and
+    /// offers every seat that came back to the earliest WAITING entries. Safe in several
+    /// instances at once. Returns how many offers it made.
+    ///
+    /// # Errors
+    /// Store failures.
+    #[instrument(skip(self))]
+    pub async fn offer_waitlist_seats(&self) -> Result<u64, StoreError> {
+        self.services
+            .ports
+            .waitlist
+            .offer_waitlist_seats(None, self.services.waitlist)
+            .await
+    }
 }
 
 /// Runs a bounded sweep step until it reports a partial batch; returns the total.

@@ -12,6 +12,7 @@ mod refunds;
 mod reservations;
 mod services;
 mod system;
+mod waitlist;
 mod wallet;
 
 pub use gate::{GateError, QueueGate};

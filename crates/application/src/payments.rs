@@ -4,18 +4,18 @@ use crate::{Idempotent, QueueGate, Services};
 use domain::ports::NewPayment;
 use domain::{
     IdempotencyContext, IdempotencyDecision, PayError, PaymentId, PaymentReceipt, PaymentRejection,
-    QueueAccessError, QueueTokenId, ReservationId, StoredOutcome, TransactionId, UserId,
+    QueueTokenId, ReservationId, StoredOutcome, TransactionId, UserId,
 };
 use tracing::instrument;
 
 impl Services {
     /// Pays for one of the user's HELD reservations with exactly its total price. A replay is
     /// answered from the stored record before any other check (even after the payment has
-    /// expired the queue token).
+    /// expired the queue token). A live waiting-list offer may be paid without a queue token.
     ///
     /// # Errors
-    /// `IdempotencyKeyReused` / `IdempotencyKeyInUse`; `Access` for a missing or inactive
-    /// queue token; `ReservationNotFound`; `NotPayable`; `InsufficientBalance`.
+    /// `IdempotencyKeyReused` / `IdempotencyKeyInUse`; `Access` for a missing (and the
+    /// reservation is no live offer) or inactive queue token; `ReservationNotFound`; `NotPayable`; `InsufficientBalance`.
     #[instrument(skip(self, idempotency, token), fields(user_id = %user, reservation_id = %reservation_id, key = idempotency.key.as_str()))]
     pub async fn pay(
         &self,
@@ -30,27 +30,17 @@ impl Services {
             IdempotencyDecision::InUse => return Err(PayError::IdempotencyKeyInUse),
             IdempotencyDecision::Reused => return Err(PayError::IdempotencyKeyReused),
         }
-        let token = token.ok_or(PayError::Access(QueueAccessError::TokenRequired))?;
-        // The reservation and the token at once (one wait instead of two).
-        let gate = self.gate();
-        let (reservation, looked_up) = futures::future::join(
-            self.ports.reservations.reservation(user, reservation_id),
-            gate.lookup(Some(token)),
-        )
-        .await;
-        let reservation = reservation?.ok_or(PayError::ReservationNotFound)?;
-        if let Err(refused) =
-            looked_up.and_then(|t| QueueGate::authorize(t, user, reservation.concert_id))
-        {
-            // A twin of this request may have committed since the lookup above and spent the
-            // queue token: its stored answer is this request's answer.
-            if let IdempotencyDecision::Replay(outcome) =
-                self.idempotency_decision(user, &idempotency).await?
+        if let Some(token) = token {
+            if let Some(stop) = self
+                .pay_gate(user, token, &idempotency, reservation_id)
+                .await
             {
-                return replay_payment(outcome);
+                return stop;
             }
-            return Err(refused.into());
         }
+        // Without a token only a live waiting-list offer may be paid: the store decides, under
+        // the reservation's lock (`PaymentFacts::verdict`), and answers `TokenRequired` for any
+        // other reservation.
         let payment_id = PaymentId::from_uuid(self.ports.ids.next_uuid());
         let payment = NewPayment {
             user_id: user,
@@ -69,6 +59,44 @@ impl Services {
             value: receipt,
             replayed,
         })
+    }
+}
+
+impl Services {
+    /// The queue gate of a payment that names a token: the reservation must be the caller's
+    /// and the token the caller's ACTIVE one for its concert. `Some(answer)` stops the payment
+    /// with that answer (a refusal, or the replay of a twin that committed meanwhile).
+    async fn pay_gate(
+        &self,
+        user: UserId,
+        token: QueueTokenId,
+        idempotency: &IdempotencyContext,
+        reservation_id: ReservationId,
+    ) -> Option<Result<Idempotent<PaymentReceipt>, PayError>> {
+        // The reservation and the token at once (one wait instead of two).
+        let gate = self.gate();
+        let (reservation, looked_up) = futures::future::join(
+            self.ports.reservations.reservation(user, reservation_id),
+            gate.lookup(Some(token)),
+        )
+        .await;
+        let reservation = match reservation {
+            Ok(Some(r)) => r,
+            Ok(None) => return Some(Err(PayError::ReservationNotFound)),
+            Err(e) => return Some(Err(e.into())),
+        };
+        let refused =
+            match looked_up.and_then(|t| QueueGate::authorize(t, user, reservation.concert_id)) {
+                Ok(_) => return None,
+                Err(refused) => refused,
+            };
+        // A twin of this request may have committed since the lookup above and spent the queue
+        // token: its stored answer is this request's answer.
+        match self.idempotency_decision(user, idempotency).await {
+            Ok(IdempotencyDecision::Replay(outcome)) => Some(replay_payment(outcome)),
+            Ok(_) => Some(Err(refused.into())),
+            Err(e) => Some(Err(e.into())),
+        }
     }
 }
 

@@ -45,9 +45,33 @@ impl Services {
             .await?;
         // A twin under the same key may have run first: the receipt is then the twin's.
         let replayed = receipt.refund_id != refund_id;
+        if !replayed {
+            self.offer_refunded_seats(user, reservation_id).await;
+        }
         Ok(Idempotent {
             value: receipt,
             replayed,
         })
+    }
+
+    /// Hands the seats a refund freed to the date's waiting list. The refund's own transaction
+    /// already keeps them for the list (a date with WAITING entries lends its free seats to no
+    /// one else), so doing this right after it loses nothing; a failure here is logged and the
+    /// scheduler's next tick makes the offers.
+    async fn offer_refunded_seats(&self, user: UserId, reservation_id: ReservationId) {
+        match self
+            .ports
+            .reservations
+            .reservation(user, reservation_id)
+            .await
+        {
+            Ok(Some(refunded)) => self.offer_freed_seats(refunded.schedule_id).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                reservation_id = %reservation_id,
+                error = %e,
+                "waiting-list offers after a refund deferred to the next tick"
+            ),
+        }
     }
 }

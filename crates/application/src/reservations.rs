@@ -74,7 +74,10 @@ impl Services {
         self.ports.reservations.reservations(user, page).await
     }
 
-    /// Cancels a HELD reservation; its seats are free at once.
+    /// Cancels a HELD reservation; its seats are free at once. Then THE waiting-list offer
+    /// step runs for its date: while the date has WAITING entries the freed seats are kept for
+    /// the list (no ordinary hold can take them), so running it after the cancel's own
+    /// transaction loses nothing; if it fails, the scheduler's next tick makes the offers.
     ///
     /// # Errors
     /// `NotFound` (unknown or someone else's), `NotCancellable` (not HELD).
@@ -84,6 +87,8 @@ impl Services {
         user: UserId,
         id: ReservationId,
     ) -> Result<Reservation, CancelError> {
-        self.ports.reservations.cancel(user, id).await
+        let cancelled = self.ports.reservations.cancel(user, id).await?;
+        self.offer_freed_seats(cancelled.schedule_id).await;
+        Ok(cancelled)
     }
 }

@@ -2,9 +2,10 @@
 
 use crate::JoinRateLimiter;
 use domain::ports::{
-    CatalogueStore, Clock, IdGenerator, QueueStore, ReservationStore, StoreHealth, WalletStore,
+    CatalogueStore, Clock, IdGenerator, QueueStore, ReservationStore, StoreHealth, WaitlistStore,
+    WalletStore,
 };
-use domain::{HoldPolicy, QueuePolicy, RefundPolicy, WalletPolicy};
+use domain::{HoldPolicy, QueuePolicy, RefundPolicy, WaitlistPolicy, WalletPolicy};
 use std::sync::Arc;
 
 /// The outside world, as the use cases see it.
@@ -18,6 +19,8 @@ pub struct Ports {
     pub reservations: Arc<dyn ReservationStore>,
     /// Wallets, ledger, payments.
     pub wallets: Arc<dyn WalletStore>,
+    /// Waiting lists for sold-out dates.
+    pub waitlist: Arc<dyn WaitlistStore>,
     /// Store liveness.
     pub health: Arc<dyn StoreHealth>,
     /// Time.
@@ -45,6 +48,9 @@ pub struct Services {
     pub(crate) ports: Ports,
     pub(crate) settings: Settings,
     pub(crate) join_limiter: Arc<JoinRateLimiter>,
+    /// Waiting-list offers (`WAITLIST_OFFER_TTL_SECS`); the default unless set with
+    /// [`Services::with_waitlist_policy`].
+    pub(crate) waitlist: WaitlistPolicy,
 }
 
 impl Services {
@@ -55,7 +61,22 @@ impl Services {
             ports,
             settings,
             join_limiter: Arc::new(join_limiter),
+            waitlist: WaitlistPolicy::default(),
         }
+    }
+
+    /// The same services with the waiting-list offer settings (kept out of [`Settings`] so
+    /// that callers that predate waiting lists build unchanged).
+    #[must_use]
+    pub const fn with_waitlist_policy(mut self, policy: WaitlistPolicy) -> Self {
+        self.waitlist = policy;
+        self
+    }
+
+    /// The waiting-list settings in force.
+    #[must_use]
+    pub const fn waitlist_policy(&self) -> WaitlistPolicy {
+        self.waitlist
     }
 
     /// The settings in force.

@@ -217,6 +217,12 @@ async fn paying_without_a_queue_token_is_token_required() {
         .wallets
         .expect_idempotency_record()
         .returning(|_, _| Ok(None));
+    // Without a token the store decides (only a live waiting-list offer needs none).
+    mocks
+        .wallets
+        .expect_pay()
+        .withf(|p| p.queue_token.is_none())
+        .returning(|_| Err(PayError::Access(QueueAccessError::TokenRequired)));
     let services = mocks.build();
     let result = services
         .pay(user(1), None, idem("k1", "fp"), reservation_id(1))
@@ -274,7 +280,7 @@ async fn a_valid_payment_reaches_the_store_with_the_token_and_key() {
         .expect_pay()
         .times(1)
         .withf(|p| {
-            p.queue_token == token_id(1)
+            p.queue_token == Some(token_id(1))
                 && p.reservation_id == reservation_id(1)
                 && p.idempotency.key.as_str() == "k1"
         })

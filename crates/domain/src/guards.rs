@@ -45,6 +45,13 @@ pub enum Guard {
     /// `refunds_reservation_key` and the trigger `reservations_release_seats` (REFUNDED only
     /// from CONFIRMED).
     Refundable,
+    /// The waiting-list offer step offers only seats that are free (not sold, not under an
+    /// unexpired hold), one date at a time, re-checked once the seats are locked. Off: the
+    /// in-memory store offers any seat of the date; a PostgreSQL test database replaces
+    /// `lock_waitlist_date` (no date lock) and `offerable_seats` (no re-check after the seat
+    /// locks). Schema backstops: `reservation_seats_one_live` and
+    /// `waitlist_entries_one_offer_per_seat`.
+    WaitlistOffer,
 }
 
 impl Guard {
@@ -56,6 +63,7 @@ impl Guard {
             Self::TokenActive => 8,
             Self::Balance => 16,
             Self::Refundable => 32,
+            Self::WaitlistOffer => 64,
         }
     }
 }
@@ -96,6 +104,7 @@ mod tests {
             Guard::TokenActive,
             Guard::Balance,
             Guard::Refundable,
+            Guard::WaitlistOffer,
         ];
         let guards = Guards::default();
         assert!(all.iter().all(|g| guards.on(*g)));

@@ -21,6 +21,7 @@ pub mod refund;
 pub mod reservation;
 pub mod sale;
 pub mod verdicts;
+pub mod waitlist;
 pub mod wallet;
 
 pub use admission::*;
@@ -37,6 +38,7 @@ pub use refund::*;
 pub use reservation::*;
 pub use sale::*;
 pub use verdicts::*;
+pub use waitlist::*;
 pub use wallet::*;
 
 /// The time type used everywhere: an instant in UTC.

@@ -9,7 +9,13 @@ use crate::{
     IdempotencyContext, IdempotencyKey, IdempotencyRecord, JoinQueueError, LedgerEntry, NewConcert,
     NewSchedule, Page, PageRequest, PayError, PaymentId, PaymentReceipt, QueuePolicy,
     QueueSettingsPatch, QueueStanding, QueueStats, QueueToken, QueueTokenError, QueueTokenId,
-    RefundError, RefundId, RefundPolicy, RefundReceipt, Reservation, ReservationId, SalePatch, ScheduleId, ScheduleSeats, ScheduleSummary, SeatSelection, StoreError, Timestamp, TransactionId, UpdateSaleError, UserId, Wallet, WalletPolicy,
+    RefundError, RefundId, RefundPolicy, RefundReceipt, Reservation, ReservationId, SalePatch,
+    ScheduleId, ScheduleSeats, ScheduleSummary, SeatSelection, StoreError, Timestamp,
+    TransactionId, UpdateSaleError, UserId, Wallet, WalletPolicy,
+};
+use crate::{
+    JoinWaitlistError, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
+    WaitlistPolicy,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -302,8 +308,9 @@ pub struct NewPayment {
     pub user_id: UserId,
     /// What is paid for.
     pub reservation_id: ReservationId,
-    /// The payer's queue token, expired by the payment.
-    pub queue_token: QueueTokenId,
+    /// The payer's queue token, expired by the payment. `None` pays only a live waiting-list
+    /// offer (which needs no token); any other reservation then answers `TokenRequired`.
+    pub queue_token: Option<QueueTokenId>,
     /// The payment's id.
     pub payment_id: PaymentId,
     /// The ledger entry's id.
@@ -401,6 +408,75 @@ pub trait WalletStore: Send + Sync {
         user_id: UserId,
         key: IdempotencyKey,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+}
+
+/// Waiting lists for sold-out dates (`waitlist.rs` in the domain has the rules).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait WaitlistStore: Send + Sync {
+    /// Puts the user at the back of the date's list as `entry_id` (WAITING), unless the user
+    /// has a live (WAITING or OFFERED, effectively) entry for the date, which is returned. The
+    /// queue token is checked by the caller.
+    ///
+    /// # Errors
+    /// [`JoinWaitlistError::ScheduleNotFound`] (unknown or started), `SeatsAvailable` (the date
+    /// has a seat the user could hold now: [`crate::JoinFacts::verdict`]).
+    async fn join_waitlist(
+        &self,
+        user_id: UserId,
+        schedule_id: ScheduleId,
+        entry_id: WaitlistEntryId,
+    ) -> Result<WaitlistJoined, JoinWaitlistError>;
+
+    /// One of the user's entries with its effective status; `None` when unknown or another
+    /// user's.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn waitlist_entry(
+        &self,
+        user_id: UserId,
+        entry_id: WaitlistEntryId,
+    ) -> Result<Option<WaitlistEntry>, StoreError>;
+
+    /// The user's entries, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn waitlist_entries(
+        &self,
+        user_id: UserId,
+        page: PageRequest,
+    ) -> Result<Page<WaitlistEntry>, StoreError>;
+
+    /// Leaves the list: a live entry becomes LEFT, its live offer (if any) is cancelled and the
+    /// seat goes to the next WAITING entry, in the same atomic step. A final entry is left as it
+    /// is (success).
+    ///
+    /// # Errors
+    /// [`WaitlistEntryError::NotFound`] (unknown or another user's).
+    async fn leave_waitlist(
+        &self,
+        user_id: UserId,
+        entry_id: WaitlistEntryId,
+        policy: WaitlistPolicy,
+    ) -> Result<(), WaitlistEntryError>;
+
+    /// THE offer step: for one date (`Some`) or every date with WAITING entries (`None`),
+    /// persists lapsed offers (EXPIRED) and cancelled ones (LEFT), then gives each free seat
+    /// (not sold, not under an unexpired hold) to the earliest WAITING entry: a HELD reservation
+    /// of that seat for the entry's user, for `policy.offer_ttl()`, exempt from the per-user
+    /// hold cap. Safe in several instances at once (one date is offered by one transaction at a
+    /// time); returns how many offers it made. Run by the scheduler every tick and after every
+    /// change that frees a seat (cancel, leave; refunds).
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn offer_waitlist_seats(
+        &self,
+        schedule_id: Option<ScheduleId>,
+        policy: WaitlistPolicy,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Liveness of the backing store, for `/health/ready`.

@@ -76,6 +76,10 @@ pub struct PaymentFacts {
     pub found: bool,
     /// Whether the payer's queue token is ACTIVE, theirs, and for the reservation's concert.
     pub token_admits: bool,
+    /// Whether the payer sent a queue token at all.
+    pub token_sent: bool,
+    /// Whether the reservation is a live waiting-list offer (it needs no queue token).
+    pub offer: bool,
     /// Whether the reservation is HELD and its hold has not run out, judged after its lock.
     pub payable: bool,
 }
@@ -92,13 +96,16 @@ pub enum PaymentVerdict {
 }
 
 impl PaymentFacts {
-    /// Judges a payment from its facts, in the order every store reports them: not found, then
-    /// the queue token, then whether the reservation is payable.
+    /// Judges a payment from its facts, in the order every store reports them: no token (unless
+    /// the reservation is a live waiting-list offer, which needs none), not found, then the
+    /// queue token, then whether the reservation is payable.
     #[must_use]
     pub fn verdict(self) -> PaymentVerdict {
-        if !self.found {
+        if !self.token_sent && !self.offer {
+            PaymentVerdict::Refuse(QueueAccessError::TokenRequired.into())
+        } else if !self.found {
             PaymentVerdict::Refuse(PayError::ReservationNotFound)
-        } else if !self.token_admits {
+        } else if !self.token_admits && !self.offer {
             PaymentVerdict::Refuse(QueueAccessError::NotActive.into())
         } else if !self.payable {
             PaymentVerdict::Reject(PaymentRejection::NotPayable)
@@ -283,10 +290,28 @@ mod tests {
             PaymentFacts {
                 found,
                 token_admits,
+                token_sent: true,
+                offer: false,
                 payable,
             }
             .verdict()
         };
+        let offer = PaymentFacts {
+            found: true,
+            token_admits: false,
+            token_sent: false,
+            offer: true,
+            payable: true,
+        };
+        assert_eq!(offer.verdict(), PaymentVerdict::Debit);
+        assert_eq!(
+            PaymentFacts {
+                offer: false,
+                ..offer
+            }
+            .verdict(),
+            PaymentVerdict::Refuse(QueueAccessError::TokenRequired.into())
+        );
         assert_eq!(
             verdict(false, false, false),
             PaymentVerdict::Refuse(PayError::ReservationNotFound)

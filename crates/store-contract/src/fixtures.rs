@@ -232,7 +232,7 @@ pub fn new_payment(
     NewPayment {
         user_id,
         reservation_id,
-        queue_token,
+        queue_token: Some(queue_token),
         payment_id: PaymentId::from_uuid(Uuid::now_v7()),
         transaction_id: TransactionId::from_uuid(Uuid::now_v7()),
         idempotency: idem(key, &format!("pay:{reservation_id}")),

@@ -22,7 +22,9 @@ pub mod fixtures;
 
 pub use cases::CONTRACT_DRAW_SEED;
 
-use domain::ports::{CatalogueStore, QueueStore, ReservationStore, StoreHealth, WalletStore};
+use domain::ports::{
+    CatalogueStore, QueueStore, ReservationStore, StoreHealth, WaitlistStore, WalletStore,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub struct StoreUnderTest {
     pub reservations: Arc<dyn ReservationStore>,
     /// Wallets, ledger and payments.
     pub wallets: Arc<dyn WalletStore>,
+    /// Waiting lists for sold-out dates.
+    pub waitlist: Arc<dyn WaitlistStore>,
     /// Liveness.
     pub health: Arc<dyn StoreHealth>,
     /// How time passes for this store (real sleeping by default).
@@ -58,7 +62,13 @@ impl StoreUnderTest {
     /// Wraps one value implementing every port; time passes by really sleeping.
     pub fn from_store<S>(store: S) -> Self
     where
-        S: CatalogueStore + QueueStore + ReservationStore + WalletStore + StoreHealth + 'static,
+        S: CatalogueStore
+            + QueueStore
+            + ReservationStore
+            + WalletStore
+            + WaitlistStore
+            + StoreHealth
+            + 'static,
     {
         let store = Arc::new(store);
         Self {
@@ -66,6 +76,7 @@ impl StoreUnderTest {
             queue: store.clone(),
             reservations: store.clone(),
             wallets: store.clone(),
+            waitlist: store.clone(),
             health: store,
             wait: Self::real_time(),
         }
@@ -160,6 +171,12 @@ macro_rules! store_contract_tests {
             the_draw_places_the_pre_queue_once_then_admission_follows,
             a_paused_queue_still_draws,
             draws_do_not_follow_arrival_order,
+            waitlist_join_only_when_sold_out,
+            waitlist_offers_in_order_and_keeps_seats_for_the_list,
+            waitlist_offer_on_hold_expiry_lapses_and_passes_on,
+            waitlist_paying_an_offer_needs_no_token_and_fulfils,
+            waitlist_leave_releases_the_offer_to_the_next,
+            waitlist_entries_page_newest_first_and_stay_private,
         );
     };
 }

@@ -10,6 +10,7 @@ pub mod queue;
 pub mod refund;
 pub mod reservation;
 pub mod sale;
+pub mod waitlist;
 pub mod wallet;
 
 pub use catalogue::*;
@@ -20,4 +21,5 @@ pub use queue::*;
 pub use refund::*;
 pub use reservation::*;
 pub use sale::*;
+pub use waitlist::*;
 pub use wallet::*;

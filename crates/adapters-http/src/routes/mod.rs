@@ -10,6 +10,7 @@ pub mod queue;
 pub mod refunds;
 pub mod reservations;
 pub mod sale;
+pub mod waitlist;
 pub mod wallet;
 
 use crate::errors::ApiError;
@@ -39,6 +40,10 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}"),
+    ("post", "/api/v1/schedules/{scheduleId}/waitlist"),
+    ("get", "/api/v1/waitlist"),
+    ("get", "/api/v1/waitlist/{entryId}"),
+    ("delete", "/api/v1/waitlist/{entryId}"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -53,6 +58,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     payments::configure(cfg);
     refunds::configure(cfg);
     wallet::configure(cfg);
+    waitlist::configure(cfg);
     admin::configure(cfg);
     sale::configure(cfg);
     ops::configure(cfg);

@@ -3,7 +3,7 @@
 use crate::auth::AuthenticatedUser;
 use crate::dto::{PayRequest, PaymentReceiptDto};
 use crate::errors::ApiError;
-use crate::headers::{IdempotencyKeyHeader, QueueTokenHeader};
+use crate::headers::{IdempotencyKeyHeader, PaymentQueueTokenHeader};
 use crate::idempotency::FingerprintedJson;
 use crate::metrics::Metrics;
 use crate::responses::Created;
@@ -19,7 +19,8 @@ pub const PAY_OPERATION: &str = "POST /api/v1/payments";
 ///
 /// Atomically debits the wallet the reservation's total price, confirms the reservation,
 /// records the payment and a ledger entry, and expires the queue token. Requires the caller's
-/// ACTIVE Queue-Token for the reservation's concert and an Idempotency-Key; a replay answers
+/// ACTIVE Queue-Token for the reservation's concert (except for a waiting-list offer, which may
+/// be paid without one and whose entry becomes FULFILLED) and an Idempotency-Key; a replay answers
 /// the first result (201 with `Idempotent-Replayed: true`) before any other check. 409
 /// RESERVATION_NOT_PAYABLE (expired, cancelled or paid), 409 INSUFFICIENT_BALANCE, 404
 /// NOT_FOUND (not the caller's reservation), 422 IDEMPOTENCY_KEY_REUSED, 409
@@ -29,7 +30,7 @@ pub async fn pay(
     services: web::Data<Services>,
     metrics: web::Data<Metrics>,
     user: AuthenticatedUser,
-    token: QueueTokenHeader,
+    token: PaymentQueueTokenHeader,
     key: IdempotencyKeyHeader,
     body: FingerprintedJson<PayRequest>,
 ) -> Result<Created<PaymentReceiptDto>, ApiError> {

@@ -26,7 +26,8 @@ const SEATS_OF_SCHEDULES: &str = concat!(
         SELECT 1 FROM reservation_seats rs \
         WHERE rs.seat_id = st.id AND rs.schedule_id = st.schedule_id AND rs.live AND ",
     line_holds_seat!(),
-    ") AS available FROM seats st WHERE st.schedule_id = ANY($1) ORDER BY st.schedule_id, st.id"
+    ") AND NOT kept_for_waitlist(st.schedule_id) AS available \
+     FROM seats st WHERE st.schedule_id = ANY($1) ORDER BY st.schedule_id, st.id"
 );
 
 /// A seat row with the schedule it belongs to.

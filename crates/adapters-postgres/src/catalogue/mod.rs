@@ -167,10 +167,12 @@ impl CatalogueStore for PgStore {
                         "SELECT s.id, s.concert_id, s.starts_at, \
                             (SELECT count(*) FROM seats st WHERE st.schedule_id = s.id) \
                                 AS total_seats, \
-                            (SELECT count(*) FROM reservation_seats rs \
+                            CASE WHEN kept_for_waitlist(s.id) \
+                                THEN (SELECT count(*) FROM seats st WHERE st.schedule_id = s.id) \
+                                ELSE (SELECT count(*) FROM reservation_seats rs \
                               WHERE rs.schedule_id = s.id AND rs.live AND ",
                         line_holds_seat!(),
-                        ") AS taken_seats \
+                        ") END AS taken_seats \
                          FROM schedules s \
                          WHERE s.concert_id = $1 AND s.starts_at > now() \
                          ORDER BY s.starts_at, s.id",

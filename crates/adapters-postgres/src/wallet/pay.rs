@@ -93,6 +93,8 @@ struct Target {
     payable: bool,
     #[diesel(sql_type = BigInt)]
     concert_id: i64,
+    #[diesel(sql_type = Bool)]
+    offer: bool,
 }
 
 #[derive(QueryableByName)]
@@ -227,7 +229,7 @@ fn pay_transaction(
         let targets: HashMap<Uuid, Target> = targets.into_iter().map(|t| (t.id, t)).collect();
         let token_ids: Vec<Uuid> = open
             .iter()
-            .map(|&i| run.payments[i].queue_token.get())
+            .filter_map(|&i| run.payments[i].queue_token.map(|t| t.get()))
             .collect();
         let tokens = lock_tokens(conn, &token_ids, TokenLock::Spend).await?;
 
@@ -241,8 +243,11 @@ fn pay_transaction(
             let facts = PaymentFacts {
                 found: target.is_some(),
                 token_admits: target.is_some_and(|t| {
-                    tokens.admit(p.queue_token.get(), p.user_id.get(), t.concert_id)
+                    p.queue_token
+                        .is_some_and(|q| tokens.admit(q.get(), p.user_id.get(), t.concert_id))
                 }),
+                token_sent: p.queue_token.is_some(),
+                offer: target.is_some_and(|t| t.offer),
                 payable: target.is_some_and(|t| t.payable),
             };
             match (facts.verdict(), target) {
@@ -459,7 +464,11 @@ async fn write(
                 .map(|u| debited.get(u).map_or(0, |d| d.balance))
                 .collect::<Vec<_>>(),
         )
-        .bind::<Array<SqlUuid>, _>(paid_uuids(&|p| p.queue_token.get()))
+        .bind::<Array<Nullable<SqlUuid>>, _>(
+            paid.iter()
+                .map(|(i, _)| payment(*i).queue_token.map(|t| t.get()))
+                .collect::<Vec<_>>(),
+        )
         .bind::<Array<BigInt>, _>(rows.iter().map(|(k, _)| k.user).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(rows.iter().map(|(k, _)| k.key.clone()).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(

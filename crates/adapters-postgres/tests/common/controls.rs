@@ -1,7 +1,8 @@
 //! Negative controls for the PostgreSQL store, in the test's own database only.
 //!
 //! The schema's guards are SQL functions (`hold_payable`, `token_active`, `taken_seats`,
-//! `release_lapsed_holds`, `wallet_covers`, `refund_allowed`) that the service's statements call. A control
+//! `release_lapsed_holds`, `wallet_covers`, `refund_allowed`, `lock_waitlist_date`,
+//! `offerable_seats`) that the service's statements call. A control
 //! replaces one in the database of the test that runs it, so the store runs exactly the
 //! statements it runs in service, with only that guard changed. Nothing here is in the service
 //! binary or in a migration; every statement carries the marker `NEGATIVE-CONTROL`. The lock
@@ -46,5 +47,13 @@ pub fn control_sql(guard: Guard) -> &'static [&'static str] {
             "ALTER TABLE refunds DROP CONSTRAINT refunds_reservation_key /* NEGATIVE-CONTROL */",
         ],
         Guard::LockOrder => &[],
+        // The offer step neither takes its date's lock nor re-checks its seats once locked:
+        // two instances offer a seat that came back to two entries.
+        Guard::WaitlistOffer => &[
+            "CREATE OR REPLACE FUNCTION lock_waitlist_date(p_schedule bigint) RETURNS void \
+             LANGUAGE sql VOLATILE AS $$ /* NEGATIVE-CONTROL */ SELECT $$",
+            "CREATE OR REPLACE FUNCTION offerable_seats(p_seats bigint[]) RETURNS SETOF bigint \
+             LANGUAGE sql STABLE AS $$ /* NEGATIVE-CONTROL */ SELECT unnest(p_seats) $$",
+        ],
     }
 }

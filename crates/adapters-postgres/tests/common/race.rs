@@ -231,7 +231,7 @@ pub fn payment(
     NewPayment {
         user_id: u,
         reservation_id: reservation,
-        queue_token: token,
+        queue_token: Some(token),
         payment_id: PaymentId::from_uuid(new_id()),
         transaction_id: TransactionId::from_uuid(new_id()),
         idempotency: idem(key, &format!("pay:{key}")),

@@ -15,3 +15,4 @@ mod journey;
 mod races;
 mod refunds;
 mod sale;
+mod waitlist;

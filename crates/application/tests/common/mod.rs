@@ -19,6 +19,7 @@ pub struct Mocks {
     pub queue: MockQueueStore,
     pub reservations: MockReservationStore,
     pub wallets: MockWalletStore,
+    pub waitlist: domain::ports::MockWaitlistStore,
     pub join_limit: Option<JoinRateLimit>,
 }
 
@@ -61,6 +62,7 @@ impl Mocks {
             queue: Arc::new(self.queue),
             reservations: Arc::new(self.reservations),
             wallets: Arc::new(self.wallets),
+            waitlist: Arc::new(self.waitlist),
             health: Arc::new(MockStoreHealth::new()),
             clock: Arc::new(clock),
             ids: Arc::new(ids),

@@ -6,6 +6,7 @@ mod queue;
 mod refunds;
 mod reservations;
 mod sale;
+mod waitlist;
 mod wallet;
 
 pub use catalogue::*;
@@ -13,4 +14,5 @@ pub use queue::*;
 pub use refunds::*;
 pub use reservations::*;
 pub use sale::*;
+pub use waitlist::*;
 pub use wallet::*;

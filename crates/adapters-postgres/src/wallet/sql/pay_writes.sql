@@ -2,7 +2,7 @@
 -- payments, their ledger entries, the spent tokens, and every outcome under its key. The
 -- statement returns how many reservations it confirmed.
 --   paid:    $1 reservations, $2 payment ids, $3 users, $4 amounts, $5 ledger entry ids,
---            $6 balances after, $7 queue tokens;
+--            $6 balances after, $7 queue tokens (NULL: an offer paid without one);
 --   records: $8 users, $9 keys, $10 fingerprints, $11 outcomes, $12 rejections, $13 payment
 --            ids, $14 reservations, $15 amounts, $16 balances, $17 times.
 -- Each row is written once (one payment per user and per reservation in a run); the foreign
@@ -20,6 +20,10 @@ entries AS (
         AS e(id, u, amount, after, p)),
 spent AS (
     UPDATE queue_tokens SET status = 'EXPIRED' WHERE id = ANY($7) AND status = 'ACTIVE'),
+fulfilled AS (
+    -- a paid waiting-list offer fulfils its entry
+    UPDATE waitlist_entries SET status = 'FULFILLED'
+    WHERE offer_reservation_id = ANY($1) AND status = 'OFFERED'),
 recorded AS (
     INSERT INTO idempotency_records (user_id, key, fingerprint, outcome, rejection,
         payment_id, reservation_id, amount, balance, occurred_at)
