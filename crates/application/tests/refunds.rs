@@ -114,6 +114,21 @@ async fn a_fresh_refund_runs_once_in_the_store_with_the_configured_cutoff() {
                 ..refund_receipt(0)
             })
         });
+    // The seats it freed go to the date's waiting list right after.
+    let refunded = reservation(reservation_id(1), user(1), concert(1));
+    let refunded_schedule = refunded.schedule_id;
+    mocks
+        .reservations
+        .expect_reservation()
+        .withf(|u, id| *u == user(1) && *id == reservation_id(1))
+        .times(1)
+        .returning(move |_, _| Ok(Some(refunded.clone())));
+    mocks
+        .waitlist
+        .expect_offer_waitlist_seats()
+        .withf(move |s, _| *s == Some(refunded_schedule))
+        .times(1)
+        .returning(|_, _| Ok(1));
     let services = mocks.build();
     let done = services
         .refund(user(1), idem("k", "fp"), reservation_id(1))

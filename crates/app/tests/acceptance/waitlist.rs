@@ -4,7 +4,7 @@
 
 use crate::common::{Store, TestApp, UserClient};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 async fn join(user: &UserClient, schedule_id: i64) -> (StatusCode, Value) {
@@ -167,7 +167,48 @@ async fn a_lapsed_hold_is_offered_by_the_scheduler(store: &Store) {
     app.app.stop().await.expect("clean stop");
 }
 
+async fn a_refunded_seat_goes_to_the_list_before_anyone_else(store: &Store) {
+    // Arrange: A paid for the date's only seat; B waits on the list; C is admitted too.
+    let app = TestApp::spawn(store, |_| {}).await;
+    let (concert_id, schedule_id, seats) = app.concert_with_seats(&[30_000]).await;
+    let (mut a, mut b, mut c) = (app.user(2201), app.user(2202), app.user(2203));
+    for u in [&mut a, &mut b, &mut c] {
+        u.enter(concert_id).await;
+    }
+    let (status, held) = a.hold(schedule_id, &seats).await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let (status, _) = a.charge(30_000).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let paid_id = held["reservationId"].as_str().expect("id").to_owned();
+    let (status, paid) = a.pay(&paid_id, "pay-before-refund").await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    let (status, entry) = join(&b, schedule_id).await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let entry_id = entry["entryId"].as_str().expect("entry id").to_owned();
+
+    // Act: A gives the ticket back.
+    let refund = a
+        .send_keyed(
+            &format!("/api/v1/reservations/{paid_id}/refund"),
+            json!({}),
+            "refund-to-the-list",
+        )
+        .await;
+
+    // Assert: the refund answered, the seat is B's offer by then, and C cannot take it.
+    assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
+    let (status, offered) = b.get(&format!("/api/v1/waitlist/{entry_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{offered}");
+    assert_eq!(offered["status"], "OFFERED", "offered as the refund returns");
+    assert_eq!(offered["offer"]["seatId"], seats[0]);
+    let (status, body) = c.hold(schedule_id, &seats).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "SEAT_UNAVAILABLE");
+    app.app.stop().await.expect("clean stop");
+}
+
 crate::on_both_stores!(
     a_cancelled_seat_goes_to_the_list_and_is_paid_without_a_token,
     a_lapsed_hold_is_offered_by_the_scheduler,
+    a_refunded_seat_goes_to_the_list_before_anyone_else,
 );
