@@ -199,7 +199,10 @@ async fn a_refunded_seat_goes_to_the_list_before_anyone_else(store: &Store) {
     assert_eq!(refund.status, StatusCode::CREATED, "{}", refund.body);
     let (status, offered) = b.get(&format!("/api/v1/waitlist/{entry_id}")).await;
     assert_eq!(status, StatusCode::OK, "{offered}");
-    assert_eq!(offered["status"], "OFFERED", "offered as the refund returns");
+    assert_eq!(
+        offered["status"], "OFFERED",
+        "offered as the refund returns"
+    );
     assert_eq!(offered["offer"]["seatId"], seats[0]);
     let (status, body) = c.hold(schedule_id, &seats).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
