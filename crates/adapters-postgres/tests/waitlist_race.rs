@@ -342,7 +342,11 @@ async fn pg_negative_control_offers_without_their_guards_are_caught() {
     let (out, seen, took) = watched(checker, seats_come_back(a, b)).await;
     // Assert
     print("pg", false, &out, &seen, took);
-    seen.assert_caught(7);
+    // Every failure this control lets through puts two live HELD reservations on one seat (two
+    // offers of it, or an offer of a seat a grabber holds): invariant 1 sees both. Invariant 7
+    // (two live offers) shows only when the doubled seat went to two entries, which a run may
+    // not happen to produce.
+    seen.assert_caught(1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
