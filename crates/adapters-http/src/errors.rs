@@ -8,7 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use domain::{
     AdminQueueError, BrowseError, CancelError, ChargeError, CreateScheduleError, HoldSeatsError,
     JoinQueueError, JoinWaitlistError, PayError, QueueAccessError, QueueTokenError, RefundError,
-    ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError, WaitlistEntryError,
+    ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError, WaitlistCountsError,
+    WaitlistEntryError,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
@@ -338,6 +339,15 @@ impl From<WaitlistEntryError> for ApiError {
         match e {
             WaitlistEntryError::NotFound => Self::NotFound(e.to_string()),
             WaitlistEntryError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<WaitlistCountsError> for ApiError {
+    fn from(e: WaitlistCountsError) -> Self {
+        match e {
+            WaitlistCountsError::ScheduleNotFound => Self::NotFound(e.to_string()),
+            WaitlistCountsError::Store(s) => s.into(),
         }
     }
 }
