@@ -761,6 +761,16 @@ mod tests {
     }
 
     #[test]
+    fn waitlist_counts_errors() {
+        check(WaitlistCountsError::ScheduleNotFound, 404, "NOT_FOUND");
+        check(
+            WaitlistCountsError::Store(StoreError::Unavailable(String::new())),
+            503,
+            "SERVICE_UNAVAILABLE",
+        );
+    }
+
+    #[test]
     fn admin_queue_errors() {
         check(AdminQueueError::ConcertNotFound, 404, "NOT_FOUND");
         check(
