@@ -12,8 +12,8 @@ use domain::{
     effective_entry_status, effective_reservation_status, pair_offers, seat_free_for_hold, Cursor,
     JoinFacts, JoinVerdict, JoinWaitlistError, Page, PageRequest, Reservation, ReservationId,
     ReservationStatus, ReservedSeat, ScheduleId, SeatId, StoreError, Timestamp, UserId,
-    WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined, WaitlistOffer,
-    WaitlistPolicy, WaitlistStatus,
+    WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
+    WaitlistOffer, WaitlistPolicy, WaitlistStatus,
 };
 
 /// The cursor of an entry in `(created_at, id)` order.

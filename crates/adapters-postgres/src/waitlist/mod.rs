@@ -19,8 +19,8 @@ use domain::ports::WaitlistStore;
 use domain::{
     effective_entry_status, effective_reservation_status, Cursor, JoinFacts, JoinVerdict,
     JoinWaitlistError, Page, PageRequest, ReservationId, ReservationStatus, ScheduleId, StoreError,
-    Timestamp, UserId, WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
-    WaitlistOffer, WaitlistPolicy, WaitlistStatus,
+    Timestamp, UserId, WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId,
+    WaitlistJoined, WaitlistOffer, WaitlistPolicy, WaitlistStatus,
 };
 use futures::FutureExt;
 use uuid::Uuid;
@@ -133,8 +133,7 @@ const COUNTS: &str = "\
     WHERE w.schedule_id = $1 GROUP BY w.status, r.status, r.held_until";
 
 /// Whether date `$1` exists.
-const SCHEDULE_EXISTS: &str =
-    "SELECT count(*) AS value FROM schedules WHERE id = $1";
+const SCHEDULE_EXISTS: &str = "SELECT count(*) AS value FROM schedules WHERE id = $1";
 
 /// One group of [`COUNTS`].
 #[derive(Debug, QueryableByName)]

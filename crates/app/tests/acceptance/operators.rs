@@ -65,7 +65,10 @@ async fn operators_see_the_pre_queue_the_draw_and_the_waiting_list(store: &Store
 
     // Before the opening: two live pre-queue places, nobody waiting, no draw yet.
     let before = queue_stats(&app, concert_id).await;
-    assert_eq!((&before["preQueue"], &before["waiting"]), (&json!(2), &json!(0)));
+    assert_eq!(
+        (&before["preQueue"], &before["waiting"]),
+        (&json!(2), &json!(0))
+    );
     assert!(before["drawnAt"].is_null(), "{before}");
     assert_eq!(before["saleOpensAt"], concert["saleOpensAt"]);
     assert!(before["saleClosesAt"].is_null());
@@ -117,7 +120,10 @@ async fn operators_see_the_pre_queue_the_draw_and_the_waiting_list(store: &Store
         .await;
     assert_eq!(status, StatusCode::CREATED, "{entry}");
     let (_, waiting) = waitlist_counts(&app, schedule_id).await;
-    assert_eq!((&waiting["waiting"], &waiting["offered"]), (&json!(1), &json!(0)));
+    assert_eq!(
+        (&waiting["waiting"], &waiting["offered"]),
+        (&json!(1), &json!(0))
+    );
     let held_id = held["reservationId"].as_str().expect("id");
     let (status, _) = users[0]
         .send(
@@ -129,7 +135,10 @@ async fn operators_see_the_pre_queue_the_draw_and_the_waiting_list(store: &Store
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, offered) = waitlist_counts(&app, schedule_id).await;
-    assert_eq!((&offered["waiting"], &offered["offered"]), (&json!(0), &json!(1)));
+    assert_eq!(
+        (&offered["waiting"], &offered["offered"]),
+        (&json!(0), &json!(1))
+    );
 
     // Unknown date, and a wrong key.
     let (status, problem) = waitlist_counts(&app, 999_999).await;

@@ -363,12 +363,7 @@ pub async fn waitlist_counts_go_by_effective_status(s: StoreUnderTest) {
     let ids = seat_ids(&sch);
     let counts = |schedule: ScheduleId| {
         let s = s.clone();
-        async move {
-            s.waitlist
-                .waitlist_counts(schedule)
-                .await
-                .expect("counts")
-        }
+        async move { s.waitlist.waitlist_counts(schedule).await.expect("counts") }
     };
     assert_eq!(
         counts(ScheduleId::new(999_999).expect("positive")).await,
