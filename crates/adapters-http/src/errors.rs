@@ -8,7 +8,8 @@ use actix_web::{HttpResponse, ResponseError};
 use domain::{
     AdminQueueError, BrowseError, CancelError, ChargeError, CreateScheduleError, HoldSeatsError,
     JoinQueueError, JoinWaitlistError, PayError, QueueAccessError, QueueTokenError, RefundError,
-    ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError, WaitlistEntryError,
+    ReservationReadError, SalePatchRefused, StoreError, UpdateSaleError, WaitlistCountsError,
+    WaitlistEntryError,
 };
 use paperclip::actix::Apiv2Schema;
 use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw, Either, Response};
@@ -338,6 +339,15 @@ impl From<WaitlistEntryError> for ApiError {
         match e {
             WaitlistEntryError::NotFound => Self::NotFound(e.to_string()),
             WaitlistEntryError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<WaitlistCountsError> for ApiError {
+    fn from(e: WaitlistCountsError) -> Self {
+        match e {
+            WaitlistCountsError::ScheduleNotFound => Self::NotFound(e.to_string()),
+            WaitlistCountsError::Store(s) => s.into(),
         }
     }
 }
@@ -747,6 +757,16 @@ mod tests {
             PayError::Store(StoreError::Internal(String::new())),
             500,
             "INTERNAL",
+        );
+    }
+
+    #[test]
+    fn waitlist_counts_errors() {
+        check(WaitlistCountsError::ScheduleNotFound, 404, "NOT_FOUND");
+        check(
+            WaitlistCountsError::Store(StoreError::Unavailable(String::new())),
+            503,
+            "SERVICE_UNAVAILABLE",
         );
     }
 

@@ -43,6 +43,7 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/concerts/{concertId}/schedules"),
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
+    ("get", "/api/v1/admin/schedules/{scheduleId}/waitlist"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),

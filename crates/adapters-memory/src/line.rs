@@ -268,7 +268,7 @@ impl QueueLine {
             .sum()
     }
 
-    /// The line's figures at `now`.
+    /// The line's figures at `now` (the sale window is the concert's: the caller sets it).
     pub(crate) fn stats(&self, now: Timestamp, policy: &QueuePolicy) -> QueueStats {
         let idle_cutoff = minus(now, policy.idle_timeout());
         QueueStats {
@@ -276,7 +276,20 @@ impl QueueLine {
             active: self.active_count(now),
             settings: self.settings(policy),
             admitted_last_minute: self.admitted_last_minute(now),
+            pre_queue: self.pre_queue_count(idle_cutoff),
+            drawn_at: self.drawn.map(|d| d.at),
+            sale: domain::SaleWindow::ALWAYS_OPEN,
         }
+    }
+
+    /// Live PRE_QUEUE tokens: stored ones minus those idle past `idle_cutoff` (not yet swept).
+    fn pre_queue_count(&self, idle_cutoff: Timestamp) -> u64 {
+        let idle = self
+            .pre_idle
+            .iter()
+            .take_while(|(last_poll, _)| *last_poll <= idle_cutoff)
+            .count();
+        count(self.pre_queue.len().saturating_sub(idle))
     }
 
     /// Admits the earliest-issued effectively WAITING tokens (found in `tokens`) as far as the

@@ -81,6 +81,14 @@ impl State {
             .map_or(SaleWindow::ALWAYS_OPEN, |c| c.concert.sale)
     }
 
+    /// A line's stats with its concert's sale window.
+    fn stats_with_sale(&self, concert_id: ConcertId, stats: QueueStats) -> QueueStats {
+        QueueStats {
+            sale: self.sale_window(concert_id),
+            ..stats
+        }
+    }
+
     /// The draws due at `now` (see [`QueueStore::draw`]), each with a seed from `seeds`.
     pub(crate) fn draw_due_lines(
         &mut self,
@@ -333,7 +341,7 @@ impl QueueStore for MemoryStore {
             .lines
             .get(&concert_id)
             .ok_or(AdminQueueError::ConcertNotFound)?;
-        Ok(line.stats(now, &policy))
+        Ok(state.stats_with_sale(concert_id, line.stats(now, &policy)))
     }
 
     async fn update_settings(
@@ -348,7 +356,8 @@ impl QueueStore for MemoryStore {
             .get_mut(&concert_id)
             .ok_or(AdminQueueError::ConcertNotFound)?;
         line.override_settings(patch);
-        Ok(line.stats(now, &policy))
+        let stats = line.stats(now, &policy);
+        Ok(state.stats_with_sale(concert_id, stats))
     }
 
     async fn all_stats(
@@ -359,7 +368,12 @@ impl QueueStore for MemoryStore {
         Ok(state
             .concert_ids()
             .into_iter()
-            .filter_map(|id| state.lines.get(&id).map(|l| (id, l.stats(now, &policy))))
+            .filter_map(|id| {
+                state
+                    .lines
+                    .get(&id)
+                    .map(|l| (id, state.stats_with_sale(id, l.stats(now, &policy))))
+            })
             .collect())
     }
 }

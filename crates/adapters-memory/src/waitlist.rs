@@ -12,8 +12,8 @@ use domain::{
     effective_entry_status, effective_reservation_status, pair_offers, seat_free_for_hold, Cursor,
     JoinFacts, JoinVerdict, JoinWaitlistError, Page, PageRequest, Reservation, ReservationId,
     ReservationStatus, ReservedSeat, ScheduleId, SeatId, StoreError, Timestamp, UserId,
-    WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined, WaitlistOffer,
-    WaitlistPolicy, WaitlistStatus,
+    WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
+    WaitlistOffer, WaitlistPolicy, WaitlistStatus,
 };
 
 /// The cursor of an entry in `(created_at, id)` order.
@@ -240,6 +240,21 @@ impl State {
                 .collect(),
         };
         Page::from_overfetch(items, page.limit(), entry_cursor)
+    }
+
+    /// A date's entries counted by effective status; `None` for an unknown date.
+    fn waitlist_counts(&self, schedule_id: ScheduleId, now: Timestamp) -> Option<WaitlistCounts> {
+        self.schedules.get(&schedule_id)?;
+        let mut counts = WaitlistCounts::default();
+        for e in self
+            .waitlists
+            .entries
+            .values()
+            .filter(|e| e.schedule_id == schedule_id)
+        {
+            counts.add(self.entry_status(e, now), 1);
+        }
+        Some(counts)
     }
 
     fn leave_waitlist(
@@ -496,6 +511,14 @@ impl WaitlistStore for MemoryStore {
     ) -> Result<(), WaitlistEntryError> {
         let (mut state, now) = self.state_at_now();
         state.leave_waitlist(user_id, entry_id, policy, now, self.guards())
+    }
+
+    async fn waitlist_counts(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> Result<Option<WaitlistCounts>, StoreError> {
+        let (state, now) = self.state_at_now();
+        Ok(state.waitlist_counts(schedule_id, now))
     }
 
     async fn offer_waitlist_seats(

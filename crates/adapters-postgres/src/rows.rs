@@ -215,6 +215,14 @@ pub(crate) struct StatsRow {
     pub active: i64,
     #[diesel(sql_type = BigInt)]
     pub admitted_last_minute: i64,
+    #[diesel(sql_type = BigInt)]
+    pub pre_queue: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub drawn_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_opens_at: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub sale_closes_at: Option<Timestamp>,
 }
 
 impl StatsRow {
@@ -232,6 +240,10 @@ impl StatsRow {
             active: count(self.active),
             settings: self.settings(policy),
             admitted_last_minute: count(self.admitted_last_minute),
+            pre_queue: count(self.pre_queue),
+            drawn_at: self.drawn_at,
+            // The CHECK on concert_queues keeps the order; an impossible row reads as no window.
+            sale: SaleWindow::new(self.sale_opens_at, self.sale_closes_at).unwrap_or_default(),
         }
     }
 }

@@ -4,7 +4,8 @@
 use crate::Services;
 use domain::{
     JoinWaitlistError, Page, PageRequest, QueueTokenId, ScheduleId, StoreError, UserId,
-    WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
+    WaitlistCounts, WaitlistCountsError, WaitlistEntry, WaitlistEntryError, WaitlistEntryId,
+    WaitlistJoined,
 };
 use tracing::instrument;
 
@@ -35,6 +36,22 @@ impl Services {
             .waitlist
             .join_waitlist(user, schedule_id, entry_id)
             .await
+    }
+
+    /// An operator's counts of a date's waiting-list entries by effective status.
+    ///
+    /// # Errors
+    /// `ScheduleNotFound` for an unknown date.
+    #[instrument(skip(self), fields(schedule_id = %schedule_id))]
+    pub async fn waitlist_counts(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> Result<WaitlistCounts, WaitlistCountsError> {
+        self.ports
+            .waitlist
+            .waitlist_counts(schedule_id)
+            .await?
+            .ok_or(WaitlistCountsError::ScheduleNotFound)
     }
 
     /// One of the caller's entries; someone else's is "not found".

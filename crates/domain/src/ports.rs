@@ -14,8 +14,8 @@ use crate::{
     TransactionId, UpdateSaleError, UserId, Wallet, WalletPolicy,
 };
 use crate::{
-    JoinWaitlistError, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
-    WaitlistPolicy,
+    JoinWaitlistError, WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId,
+    WaitlistJoined, WaitlistPolicy,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -461,6 +461,16 @@ pub trait WaitlistStore: Send + Sync {
         entry_id: WaitlistEntryId,
         policy: WaitlistPolicy,
     ) -> Result<(), WaitlistEntryError>;
+
+    /// An operator's counts of one date's entries by effective status (at the store's clock);
+    /// `None` for an unknown date.
+    ///
+    /// # Errors
+    /// [`StoreError`] only.
+    async fn waitlist_counts(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> Result<Option<WaitlistCounts>, StoreError>;
 
     /// THE offer step: for one date (`Some`) or every date with WAITING entries (`None`),
     /// persists lapsed offers (EXPIRED) and cancelled ones (LEFT), then gives each free seat

@@ -297,6 +297,13 @@ pub struct QueueStats {
     pub settings: QueueSettings,
     /// Tokens admitted in the last 60 seconds.
     pub admitted_last_minute: u64,
+    /// Live PRE_QUEUE tokens (polled within the idle timeout, like `waiting`): the places the
+    /// draw will shuffle.
+    pub pre_queue: u64,
+    /// When the pre-queue draw happened; `None` before it (or without a sale opening).
+    pub drawn_at: Option<Timestamp>,
+    /// The concert's sale window, so operators see the draw's trigger next to its result.
+    pub sale: crate::SaleWindow,
 }
 
 /// What one admission tick did for one concert.

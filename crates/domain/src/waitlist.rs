@@ -249,6 +249,47 @@ pub enum WaitlistEntryError {
     Store(#[from] StoreError),
 }
 
+/// An operator's view of one date's waiting list: its entries counted by effective status
+/// ([`effective_entry_status`]), so a lapsed offer counts as EXPIRED at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WaitlistCounts {
+    /// WAITING entries.
+    pub waiting: u64,
+    /// OFFERED entries (their hold is live).
+    pub offered: u64,
+    /// FULFILLED entries.
+    pub fulfilled: u64,
+    /// EXPIRED entries.
+    pub expired: u64,
+    /// LEFT entries.
+    pub left: u64,
+}
+
+impl WaitlistCounts {
+    /// Adds `n` entries of effective status `status`.
+    pub fn add(&mut self, status: WaitlistStatus, n: u64) {
+        let slot = match status {
+            WaitlistStatus::Waiting => &mut self.waiting,
+            WaitlistStatus::Offered => &mut self.offered,
+            WaitlistStatus::Fulfilled => &mut self.fulfilled,
+            WaitlistStatus::Expired => &mut self.expired,
+            WaitlistStatus::Left => &mut self.left,
+        };
+        *slot = slot.saturating_add(n);
+    }
+}
+
+/// An operator's read of a date's waiting list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitlistCountsError {
+    /// No such date.
+    #[error("schedule not found")]
+    ScheduleNotFound,
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Pairs the free seats of a date (ascending id) with its WAITING entries (in list order):
 /// the earliest entry gets the lowest seat. Returns the pairs to offer.
 #[must_use]
@@ -322,6 +363,26 @@ mod tests {
             }
             .verdict(),
             Err(JoinWaitlistError::ScheduleNotFound)
+        );
+    }
+
+    #[test]
+    fn counts_go_by_effective_status() {
+        let mut counts = WaitlistCounts::default();
+        counts.add(
+            effective_entry_status(WaitlistStatus::Offered, Some(ReservationStatus::Expired)),
+            2,
+        );
+        counts.add(WaitlistStatus::Waiting, 3);
+        counts.add(WaitlistStatus::Offered, 1);
+        assert_eq!(
+            counts,
+            WaitlistCounts {
+                waiting: 3,
+                offered: 1,
+                expired: 2,
+                ..WaitlistCounts::default()
+            }
         );
     }
 

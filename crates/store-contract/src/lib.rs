@@ -171,12 +171,14 @@ macro_rules! store_contract_tests {
             the_draw_places_the_pre_queue_once_then_admission_follows,
             a_paused_queue_still_draws,
             draws_do_not_follow_arrival_order,
+            queue_stats_show_the_pre_queue_and_the_draw,
             waitlist_join_only_when_sold_out,
             waitlist_offers_in_order_and_keeps_seats_for_the_list,
             waitlist_offer_on_hold_expiry_lapses_and_passes_on,
             waitlist_paying_an_offer_needs_no_token_and_fulfils,
             waitlist_leave_releases_the_offer_to_the_next,
             waitlist_entries_page_newest_first_and_stay_private,
+            waitlist_counts_go_by_effective_status,
         );
     };
 }

@@ -2,6 +2,7 @@
 //! domain here so that domain types carry no serde. Every request body rejects unknown fields,
 //! so server-owned fields (prices, user ids, statuses) cannot be smuggled in.
 
+pub mod admin;
 pub mod catalogue;
 pub mod health;
 pub mod page;
@@ -13,6 +14,7 @@ pub mod sale;
 pub mod waitlist;
 pub mod wallet;
 
+pub use admin::*;
 pub use catalogue::*;
 pub use health::*;
 pub use page::*;

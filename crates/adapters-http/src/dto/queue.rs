@@ -57,6 +57,14 @@ pub struct QueueStatsDto {
     pub paused: bool,
     /// Tokens admitted in the last 60 seconds.
     pub admitted_last_minute: u64,
+    /// Live PRE_QUEUE tokens (counted like `waiting`): the places the draw will shuffle.
+    pub pre_queue: u64,
+    /// When the pre-queue draw happened, or null before it.
+    pub drawn_at: Option<DateTime<Utc>>,
+    /// When the concert's sale opens, or null.
+    pub sale_opens_at: Option<DateTime<Utc>>,
+    /// When the concert's sale closes to new joins, or null.
+    pub sale_closes_at: Option<DateTime<Utc>>,
 }
 
 impl From<&QueueStats> for QueueStatsDto {
@@ -68,6 +76,10 @@ impl From<&QueueStats> for QueueStatsDto {
             max_active: s.settings.max_active,
             paused: s.settings.paused,
             admitted_last_minute: s.admitted_last_minute,
+            pre_queue: s.pre_queue,
+            drawn_at: s.drawn_at,
+            sale_opens_at: s.sale.opens_at(),
+            sale_closes_at: s.sale.closes_at(),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! path on one resource, so that another method on a known path is 405, not 404).
 
 pub mod admin;
+pub mod admin_waitlist;
 pub mod browse;
 pub mod catalogue;
 pub mod ops;
@@ -40,6 +41,7 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}"),
+    ("get", "/api/v1/admin/schedules/{scheduleId}/waitlist"),
     ("post", "/api/v1/schedules/{scheduleId}/waitlist"),
     ("get", "/api/v1/waitlist"),
     ("get", "/api/v1/waitlist/{entryId}"),
@@ -60,6 +62,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
     wallet::configure(cfg);
     waitlist::configure(cfg);
     admin::configure(cfg);
+    admin_waitlist::configure(cfg);
     sale::configure(cfg);
     ops::configure(cfg);
 }

@@ -19,8 +19,8 @@ use domain::ports::WaitlistStore;
 use domain::{
     effective_entry_status, effective_reservation_status, Cursor, JoinFacts, JoinVerdict,
     JoinWaitlistError, Page, PageRequest, ReservationId, ReservationStatus, ScheduleId, StoreError,
-    Timestamp, UserId, WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistJoined,
-    WaitlistOffer, WaitlistPolicy, WaitlistStatus,
+    Timestamp, UserId, WaitlistCounts, WaitlistEntry, WaitlistEntryError, WaitlistEntryId,
+    WaitlistJoined, WaitlistOffer, WaitlistPolicy, WaitlistStatus,
 };
 use futures::FutureExt;
 use uuid::Uuid;
@@ -104,20 +104,93 @@ struct EntryRow {
     now: Timestamp,
 }
 
+/// An entry's effective status from its stored one and its offer reservation's status and
+/// deadline, by the domain's rules at the database's `now`.
+fn effective_status(
+    status: &str,
+    offer_status: Option<&str>,
+    offer_held_until: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<WaitlistStatus, StoreError> {
+    let stored = WaitlistStatus::parse(status).ok_or_else(|| bad_row("entry status", status))?;
+    let offer = match (offer_status, offer_held_until) {
+        (Some(s), Some(until)) => Some(effective_reservation_status(
+            ReservationStatus::parse(s).ok_or_else(|| bad_row("reservation status", s))?,
+            until,
+            now,
+        )),
+        _ => None,
+    };
+    Ok(effective_entry_status(stored, offer))
+}
+
+/// A date's entries grouped by what their effective status needs (only OFFERED ones differ by
+/// deadline), with how many share it.
+const COUNTS: &str = "\
+    SELECT w.status, r.status AS offer_status, r.held_until AS offer_held_until, \
+           now() AS now, count(*) AS n \
+    FROM waitlist_entries w LEFT JOIN reservations r ON r.id = w.offer_reservation_id \
+    WHERE w.schedule_id = $1 GROUP BY w.status, r.status, r.held_until";
+
+/// Whether date `$1` exists.
+const SCHEDULE_EXISTS: &str = "SELECT count(*) AS value FROM schedules WHERE id = $1";
+
+/// One group of [`COUNTS`].
+#[derive(Debug, QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    offer_status: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    offer_held_until: Option<Timestamp>,
+    #[diesel(sql_type = Timestamptz)]
+    now: Timestamp,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// A date's counts in one snapshot; `None` for an unknown date.
+fn counts_transaction(
+    conn: &mut AsyncPgConnection,
+    schedule: i64,
+) -> TxFuture<'_, Option<WaitlistCounts>, StoreError> {
+    Box::pin(async move {
+        let exists: Value = crate::sql::sql_query(SCHEDULE_EXISTS)
+            .bind::<BigInt, _>(schedule)
+            .get_result(conn)
+            .await?;
+        if exists.value == 0 {
+            return Ok(None);
+        }
+        let rows: Vec<CountRow> = crate::sql::sql_query(COUNTS)
+            .bind::<BigInt, _>(schedule)
+            .load(conn)
+            .await?;
+        let mut counts = WaitlistCounts::default();
+        for row in rows {
+            let status = effective_status(
+                &row.status,
+                row.offer_status.as_deref(),
+                row.offer_held_until,
+                row.now,
+            )
+            .map_err(Fail::Store)?;
+            counts.add(status, u64::try_from(row.n).unwrap_or(0));
+        }
+        Ok(Some(counts))
+    })
+}
+
 impl EntryRow {
     /// The entry with its effective status, by the domain's rules at the database's `now()`.
     fn into_domain(self) -> Result<WaitlistEntry, StoreError> {
-        let stored = WaitlistStatus::parse(&self.status)
-            .ok_or_else(|| bad_row("entry status", &self.status))?;
-        let offer_status = match (&self.offer_status, self.offer_held_until) {
-            (Some(s), Some(until)) => Some(effective_reservation_status(
-                ReservationStatus::parse(s).ok_or_else(|| bad_row("reservation status", s))?,
-                until,
-                self.now,
-            )),
-            _ => None,
-        };
-        let status = effective_entry_status(stored, offer_status);
+        let status = effective_status(
+            &self.status,
+            self.offer_status.as_deref(),
+            self.offer_held_until,
+            self.now,
+        )?;
         let offer = match (status, self.offer_reservation_id, self.offer_seat_id) {
             (WaitlistStatus::Offered, Some(r), Some(seat)) => Some(WaitlistOffer {
                 reservation_id: ReservationId::from_uuid(r),
@@ -383,6 +456,16 @@ impl WaitlistStore for PgStore {
     ) -> Result<(), WaitlistEntryError> {
         self.db
             .transaction(|conn| leave_transaction(conn, user_id.get(), entry_id.get(), policy))
+            .await
+            .map_err(Fail::into_error)
+    }
+
+    async fn waitlist_counts(
+        &self,
+        schedule_id: ScheduleId,
+    ) -> Result<Option<WaitlistCounts>, StoreError> {
+        self.db
+            .transaction(|conn| counts_transaction(conn, schedule_id.get()))
             .await
             .map_err(Fail::into_error)
     }

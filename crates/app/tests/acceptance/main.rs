@@ -12,6 +12,7 @@ mod hostile;
 mod idempotency;
 mod isolation;
 mod journey;
+mod operators;
 mod races;
 mod refunds;
 mod sale;

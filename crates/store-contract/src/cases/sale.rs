@@ -391,3 +391,40 @@ pub async fn draws_do_not_follow_arrival_order(s: StoreUnderTest) {
     );
     assert!(mean.abs() < 4.0 * standard_error, "mean rho {mean}");
 }
+
+/// The operator's stats show the live pre-queue (an idle place is not counted, like a waiting
+/// one), the sale window, and when the draw happened; after the draw the places are waiting.
+pub async fn queue_stats_show_the_pre_queue_and_the_draw(s: StoreUnderTest) {
+    let p = queue_policy(10, 10, Duration::from_secs(60), Duration::from_millis(1500));
+    let closes = in_secs(7200);
+    let c = concert_with_sale(&s, "Stats pre-queue", Some(in_secs(3600)), Some(closes)).await;
+    let (kept, _) = join(&s, 1, c, p).await;
+    join(&s, 2, c, p).await;
+    join(&s, 3, c, p).await;
+    let before = s.queue.stats(c, p).await.expect("stats");
+    assert_eq!((before.pre_queue, before.waiting), (3, 0));
+    assert_eq!(before.drawn_at, None);
+    assert!(before.sale.opens_at().is_some());
+    // PostgreSQL keeps microseconds.
+    assert_eq!(
+        before.sale.closes_at().map(|t| t.timestamp_micros()),
+        Some(closes.timestamp_micros())
+    );
+    s.wait(Duration::from_millis(900)).await;
+    s.queue.poll(kept, user(1), p).await.expect("poll");
+    s.wait(Duration::from_millis(900)).await;
+    let idle = s.queue.stats(c, p).await.expect("stats");
+    assert_eq!(idle.pre_queue, 1, "idle pre-queue places are not counted");
+    let opened = open_now(&s, c).await;
+    let reports = s.queue.draw(p).await.expect("draw");
+    assert_eq!(reports.len(), 1);
+    let after = s.queue.stats(c, p).await.expect("stats");
+    assert_eq!((after.pre_queue, after.waiting), (0, 1));
+    let drawn_at = after.drawn_at.expect("drawn");
+    assert!(drawn_at >= opened, "drawn at or after the opening");
+    assert_eq!(after.sale.opens_at(), Some(opened));
+    let patch = QueueSettingsPatch::new(None, None, Some(true)).expect("patch");
+    let patched = s.queue.update_settings(c, patch, p).await.expect("patch");
+    assert_eq!(patched.drawn_at, Some(drawn_at));
+    assert_eq!(patched.sale, after.sale);
+}

@@ -8,8 +8,8 @@ use crate::StoreUnderTest;
 use domain::ports::NewPayment;
 use domain::{
     HoldSeatsError, JoinWaitlistError, PageRequest, PayError, PaymentId, QueueAccessError,
-    ReservationStatus, ScheduleId, ScheduleSeats, SeatId, TransactionId, UserId, WaitlistEntry,
-    WaitlistEntryError, WaitlistEntryId, WaitlistPolicy, WaitlistStatus,
+    ReservationStatus, ScheduleId, ScheduleSeats, SeatId, TransactionId, UserId, WaitlistCounts,
+    WaitlistEntry, WaitlistEntryError, WaitlistEntryId, WaitlistPolicy, WaitlistStatus,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -351,4 +351,85 @@ pub async fn waitlist_entries_page_newest_first_and_stay_private(s: StoreUnderTe
         .await
         .expect("list");
     assert!(theirs.items.is_empty());
+}
+
+/// An operator's counts of a date's entries go by effective status: a lapsed offer counts as
+/// EXPIRED at once (no sweep), a left entry as LEFT, a paid offer as FULFILLED; a date without
+/// entries counts zeros and an unknown date is `None`.
+pub async fn waitlist_counts_go_by_effective_status(s: StoreUnderTest) {
+    let c = concert(&s, "Counts").await;
+    let sch = schedule(&s, c, 1, 800).await;
+    let empty = schedule(&s, c, 1, 800).await;
+    let ids = seat_ids(&sch);
+    let counts = |schedule: ScheduleId| {
+        let s = s.clone();
+        async move { s.waitlist.waitlist_counts(schedule).await.expect("counts") }
+    };
+    assert_eq!(
+        counts(ScheduleId::new(999_999).expect("positive")).await,
+        None
+    );
+    assert_eq!(
+        counts(empty.schedule_id).await,
+        Some(WaitlistCounts::default())
+    );
+    let a = hold_ok(&s, user(1), &sch, &ids, default_holds()).await;
+    let e2 = join(&s, user(2), sch.schedule_id).await;
+    let e3 = join(&s, user(3), sch.schedule_id).await;
+    join(&s, user(4), sch.schedule_id).await;
+    let e5 = join(&s, user(5), sch.schedule_id).await;
+    s.reservations.cancel(user(1), a.id).await.expect("cancel");
+    let short = WaitlistPolicy::new(Duration::from_secs(1)).expect("valid");
+    assert_eq!(offer(&s, sch.schedule_id, short).await, 1);
+    s.waitlist
+        .leave_waitlist(user(5), e5.id, long_offers())
+        .await
+        .expect("leave");
+    let offered = WaitlistCounts {
+        waiting: 2,
+        offered: 1,
+        left: 1,
+        ..WaitlistCounts::default()
+    };
+    assert_eq!(counts(sch.schedule_id).await, Some(offered));
+    s.wait(Duration::from_millis(1200)).await;
+    assert_eq!(
+        entry(&s, user(2), e2.id).await.status,
+        WaitlistStatus::Expired
+    );
+    let lapsed = WaitlistCounts {
+        waiting: 2,
+        expired: 1,
+        left: 1,
+        ..WaitlistCounts::default()
+    };
+    assert_eq!(
+        counts(sch.schedule_id).await,
+        Some(lapsed),
+        "a lapsed offer counts as expired before any sweep"
+    );
+    offer(&s, sch.schedule_id, long_offers()).await;
+    let o = entry(&s, user(3), e3.id).await.offer.expect("offered");
+    charge_ok(&s, user(3), 5000, "charge").await;
+    s.wallets
+        .pay(NewPayment {
+            user_id: user(3),
+            reservation_id: o.reservation_id,
+            queue_token: None,
+            payment_id: PaymentId::from_uuid(Uuid::now_v7()),
+            transaction_id: TransactionId::from_uuid(Uuid::now_v7()),
+            idempotency: idem("pay-offer", "pay-offer"),
+        })
+        .await
+        .expect("pay");
+    assert_eq!(
+        counts(sch.schedule_id).await,
+        Some(WaitlistCounts {
+            waiting: 1,
+            fulfilled: 1,
+            expired: 1,
+            left: 1,
+            ..WaitlistCounts::default()
+        })
+    );
 }
