@@ -22,7 +22,12 @@ async fn tokens_are_admitted_in_issue_order_within_the_cap(store: &Store) {
         let mut user = app.user(i64::try_from(i).expect("small") + 1);
         let (status, ticket) = user.join(concert_id).await;
         assert_eq!(status, StatusCode::CREATED);
-        assert!(ticket["position"].as_u64().is_some_and(|p| p >= 1));
+        // A join answers with the token's standing read just after its commit: a 100 ms tick
+        // may admit one of the first tokens in between, and an ACTIVE token has no position.
+        assert!(
+            ticket["status"] == "ACTIVE" || ticket["position"].as_u64().is_some_and(|p| p >= 1),
+            "{ticket}"
+        );
         users.push(user);
     }
 
