@@ -151,6 +151,7 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits
         "ChargeRequest",
         "CreateConcertRequest",
         "CreateScheduleRequest",
+        "DemoSignInRequest",
         "HoldRequest",
         "PayRequest",
         "QueueSettingsPatchRequest",
@@ -162,6 +163,10 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits
         &json!({"minimum": 1, "maximum": limits.charge_max}),
     );
     merge(property(schemas.get_mut("HoldRequest"), "scheduleId"), &id);
+    merge(
+        property(schemas.get_mut("DemoSignInRequest"), "userId"),
+        &id,
+    );
     let seat_ids = property(schemas.get_mut("HoldRequest"), "seatIds");
     if let Some(seat_ids) = seat_ids {
         merge(

@@ -6,6 +6,7 @@ use crate::errors::{ApiError, PROBLEM_JSON};
 use crate::metrics::{method_label, Metrics, UNMATCHED_ROUTE};
 use crate::openapi::{self, SPEC_PATH, SWAGGER_FILES, SWAGGER_INDEX_HTML, SWAGGER_UI_PATH};
 use crate::routes;
+use crate::routes::demo::DemoSignIn;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Server, Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::JsonPayloadError;
@@ -35,6 +36,9 @@ pub struct HttpConfig {
     /// Longest time to receive a request's head, and to answer it once received (an answer
     /// not ready by then is 503 `SERVICE_UNAVAILABLE`). Zero disables both.
     pub request_timeout: Duration,
+    /// Whether `POST /api/v1/demo/sign-in` exists (it mints a token for any user: only for
+    /// demos). When false the path is unknown (404) and absent from the OpenAPI document.
+    pub demo_sign_in: bool,
 }
 
 /// What every worker's application shares.
@@ -45,6 +49,8 @@ struct Shared {
     auth: web::Data<AuthState>,
     body_limit: usize,
     request_timeout: Duration,
+    /// The demo sign-in's signing material, when it is enabled.
+    demo: Option<web::Data<DemoSignIn>>,
 }
 
 /// Builds the HTTP server on an already bound listener, with `workers` workers. The server
@@ -70,6 +76,12 @@ pub fn build_server(
         )),
         body_limit: config.body_limit_bytes,
         request_timeout: config.request_timeout,
+        demo: config.demo_sign_in.then(|| {
+            web::Data::new(DemoSignIn::new(
+                config.jwt_secret.clone(),
+                config.jwt_rules.clone(),
+            ))
+        }),
     };
     let server = HttpServer::new(move || build_app(&shared))
         .workers(workers.max(1))
@@ -144,6 +156,7 @@ fn build_app(
 > {
     let body_limit = shared.body_limit;
     let limits = openapi::DocLimits::from_settings(shared.services.settings());
+    let demo = shared.demo.clone();
     let api =
         actix_web::App::new()
             .wrap_api_with_spec(openapi::base_spec())
@@ -161,6 +174,12 @@ fn build_app(
                 ApiError::Validation(format!("invalid query: {err}")).into()
             }))
             .configure(routes::configure)
+            .configure(|cfg| {
+                if let Some(demo) = demo {
+                    cfg.app_data(demo);
+                    routes::demo::configure(cfg);
+                }
+            })
             .with_raw_json_spec_v3(|app, spec| {
                 let doc = Arc::new(openapi::finish_v3(spec, limits));
                 app.service(web::resource(SPEC_PATH).route(web::get().to(move || {

@@ -44,6 +44,7 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/concerts/{concertId}/queue"),
     ("patch", "/api/v1/admin/concerts/{concertId}/queue"),
     ("get", "/api/v1/admin/schedules/{scheduleId}/waitlist"),
+    ("post", "/api/v1/demo/sign-in"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),
@@ -124,15 +125,22 @@ struct TestServer {
 
 impl TestServer {
     fn start(mocks: Mocks) -> Self {
+        Self::start_with(mocks, |_| {})
+    }
+
+    /// Starts with the settings of in-memory mode (demo sign-in on), changed by `tweak`.
+    fn start_with(mocks: Mocks, tweak: impl FnOnce(&mut HttpConfig)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let config = HttpConfig {
+        let mut config = HttpConfig {
             jwt_secret: SECRET.to_owned(),
             jwt_rules: JwtRules::default(),
             admin_api_key: ADMIN_KEY.to_owned(),
             body_limit_bytes: 65_536,
             request_timeout: Duration::from_secs(10),
+            demo_sign_in: true,
         };
+        tweak(&mut config);
         let server = build_server(mocks.into_services(), config, Metrics::new(), listener, 1)
             .expect("server");
         actix_web::rt::spawn(server);
@@ -763,4 +771,62 @@ async fn a_seat_price_above_the_bound_is_refused_before_the_store() {
             .is_some_and(|d| d.contains("A-2") && d.contains("price")),
         "{problem}"
     );
+}
+
+#[actix_web::test]
+async fn the_demo_sign_in_exists_only_when_enabled() {
+    // Arrange
+    let on = TestServer::start(Mocks::new());
+    let off = TestServer::start_with(Mocks::new(), |c| c.demo_sign_in = false);
+    let sign_in = |srv: &TestServer| {
+        srv.client
+            .post(srv.url("/api/v1/demo/sign-in"))
+            .json(&json!({"userId": 5}))
+            .send()
+    };
+
+    // Act
+    let minted: Value = sign_in(&on)
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let refused = sign_in(&off).await.expect("request");
+    let doc_on: Value = on
+        .client
+        .get(on.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let doc_off: Value = off
+        .client
+        .get(off.url("/api-docs/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+
+    // Assert
+    let token = minted["accessToken"].as_str().expect("token");
+    let state = adapters_http::auth::AuthState::new(SECRET, ADMIN_KEY, &JwtRules::default());
+    assert_eq!(state.verify_jwt(token), Ok(UserId::new(5).expect("id")));
+    problem(refused, 404, "NOT_FOUND").await;
+    let op = &doc_on["paths"]["/api/v1/demo/sign-in"]["post"];
+    assert_eq!(op["operationId"], "demoSignIn");
+    assert!(op["responses"]["201"].is_object());
+    assert!(op["responses"]["400"].is_object());
+    assert!(op
+        .get("security")
+        .is_none_or(|s| s.as_array().is_some_and(Vec::is_empty)));
+    let request = &doc_on["components"]["schemas"]["DemoSignInRequest"];
+    assert_eq!(request["additionalProperties"], false);
+    assert_eq!(request["properties"]["userId"]["minimum"], 1);
+    assert!(doc_off["paths"].get("/api/v1/demo/sign-in").is_none());
+    assert!(doc_off["paths"]["/api/v1/wallet"].is_object());
 }

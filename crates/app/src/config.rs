@@ -305,6 +305,18 @@ pub struct Config {
         global = true
     )]
     pub demo_data: bool,
+
+    /// Serve `POST /api/v1/demo/sign-in`, which mints a user token for any user id without
+    /// credentials (for demos and front-end work; real tokens come from an identity provider)
+    /// [default: `true` without `DATABASE_URL`, `false` with it].
+    #[arg(
+        long,
+        env = "DEMO_SIGN_IN",
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new(),
+        global = true
+    )]
+    pub demo_sign_in: Option<bool>,
 }
 
 /// Why the settings were refused.
@@ -404,6 +416,8 @@ pub struct Resolved {
     /// timeout by [`store_operation_timeout`], so the store gives up (and rolls back) before a
     /// request is answered 503 for taking too long.
     pub store_operation_timeout: Duration,
+    /// Whether the demo sign-in is served (`DEMO_SIGN_IN`, by default only without a database).
+    pub demo_sign_in: bool,
 }
 
 /// The store's operation timeout for a request timeout: half of it. A write is the last step of
@@ -470,6 +484,13 @@ impl Config {
     #[must_use]
     pub const fn in_memory(&self) -> bool {
         self.database_url.is_none()
+    }
+
+    /// Whether the demo sign-in is served: `DEMO_SIGN_IN` when set, else only with the
+    /// in-memory store (it lets anyone act as any user).
+    #[must_use]
+    pub fn demo_sign_in(&self) -> bool {
+        self.demo_sign_in.unwrap_or_else(|| self.in_memory())
     }
 
     /// Whether `BIND_ADDR` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`), which
@@ -701,6 +722,7 @@ impl Config {
             job_intervals,
             request_timeout,
             store_operation_timeout: store_operation_timeout(request_timeout),
+            demo_sign_in: self.demo_sign_in(),
         })
     }
 }
@@ -965,6 +987,43 @@ mod tests {
         assert!(
             crate::mint_token(&with(short, true), 1, 60).is_err(),
             "mint-token refuses it too"
+        );
+    }
+
+    #[test]
+    fn the_demo_sign_in_is_on_without_a_database_and_off_with_one_unless_set() {
+        // Arrange
+        let _env = clean_env();
+        let with = |database: bool, flag: Option<bool>| Config {
+            database_url: database.then(|| Secret::new("postgres://u:p@localhost/db")),
+            jwt_secret: Some(Secret::new(REAL_SECRET)),
+            admin_api_key: Some(Secret::new("a-real-key")),
+            demo_sign_in: flag,
+            ..Config::for_tests()
+        };
+        std::env::set_var("DEMO_SIGN_IN", "yes");
+
+        // Act
+        let from_env = parse(&[]).map(|c| c.config.demo_sign_in);
+        let from_flag = parse(&["--demo-sign-in", "false"]).map(|c| c.config.demo_sign_in);
+        let resolved = |database, flag| with(database, flag).resolve().map(|r| r.demo_sign_in);
+        std::env::remove_var("DEMO_SIGN_IN");
+
+        // Assert
+        assert_eq!(
+            Config::for_tests().demo_sign_in,
+            None,
+            "no declared default"
+        );
+        assert_eq!(from_env.ok(), Some(Some(true)));
+        assert_eq!(from_flag.ok(), Some(Some(false)), "a flag wins");
+        assert_eq!(resolved(false, None), Ok(true), "memory: on");
+        assert_eq!(resolved(true, None), Ok(false), "database: off");
+        assert_eq!(resolved(true, Some(true)), Ok(true), "turned on explicitly");
+        assert_eq!(
+            resolved(false, Some(false)),
+            Ok(false),
+            "turned off explicitly"
         );
     }
 

@@ -83,6 +83,7 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
     if config.in_memory() && config.admin_api_key.is_none() {
         warn!("ADMIN_API_KEY not set: using the development key (in-memory mode only)");
     }
+    log_demo_sign_in(&config, &resolved);
 
     let (ports, store) = wiring::ports(&config, &resolved).await?;
     let services = Services::new(
@@ -102,6 +103,7 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         admin_api_key: resolved.admin_api_key.expose().to_owned(),
         body_limit_bytes: config::BODY_LIMIT_BYTES,
         request_timeout: resolved.request_timeout,
+        demo_sign_in: resolved.demo_sign_in,
     };
     let server = adapters_http::build_server(
         services.clone(),
@@ -138,6 +140,22 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         server_task: Some(server_task),
         scheduler: Some(scheduler),
     })
+}
+
+/// Says when the demo sign-in is served: a warning with a database, where it lets anyone act
+/// as any user of real data.
+fn log_demo_sign_in(config: &Config, resolved: &Resolved) {
+    if !resolved.demo_sign_in {
+        return;
+    }
+    if config.in_memory() {
+        info!("demo sign-in is on: POST /api/v1/demo/sign-in mints a token for any user id");
+    } else {
+        warn!(
+            "DEMO_SIGN_IN is on with DATABASE_URL: anyone can sign in as any user \
+             (POST /api/v1/demo/sign-in); turn it off outside demos"
+        );
+    }
 }
 
 impl RunningApp {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod catalogue;
+pub mod demo;
 pub mod health;
 pub mod page;
 pub mod payment;
@@ -16,6 +17,7 @@ pub mod wallet;
 
 pub use admin::*;
 pub use catalogue::*;
+pub use demo::*;
 pub use health::*;
 pub use page::*;
 pub use payment::*;

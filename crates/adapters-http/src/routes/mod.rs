@@ -5,6 +5,7 @@ pub mod admin;
 pub mod admin_waitlist;
 pub mod browse;
 pub mod catalogue;
+pub mod demo;
 pub mod ops;
 pub mod payments;
 pub mod queue;
@@ -19,7 +20,8 @@ use domain::{ConcertId, ScheduleId};
 use paperclip::actix::web::ServiceConfig;
 
 /// Every contract route (method, path template), in the order of the contract. The OpenAPI
-/// document lists exactly these (plus the operations endpoints).
+/// document lists exactly these (plus the operations endpoints); the demo sign-in only when it
+/// is enabled (see [`demo`]).
 pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/concerts"),
     ("post", "/api/v1/concerts/{concertId}/queue-tokens"),
@@ -46,6 +48,7 @@ pub const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/waitlist"),
     ("get", "/api/v1/waitlist/{entryId}"),
     ("delete", "/api/v1/waitlist/{entryId}"),
+    ("post", "/api/v1/demo/sign-in"),
     ("get", "/health/live"),
     ("get", "/health/ready"),
     ("get", "/metrics"),

@@ -7,6 +7,7 @@ mod support;
 
 mod admission;
 mod expiry;
+mod frontend;
 mod hardening;
 mod hostile;
 mod idempotency;
