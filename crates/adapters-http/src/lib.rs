@@ -1,8 +1,10 @@
 //! The HTTP adapter of the concert reservation service: actix-web routes for every endpoint of
 //! the API contract, JWT/admin-key/queue-token extractors, RFC 9457 problem answers, idempotent
-//! charges and payments, Prometheus metrics, and the OpenAPI 3 document with Swagger UI.
+//! charges and payments, Prometheus metrics, CORS for pages on other origins, and the OpenAPI 3
+//! document with Swagger UI.
 
 pub mod auth;
+pub mod cors;
 pub mod dto;
 pub mod errors;
 pub mod headers;
@@ -14,6 +16,7 @@ pub mod routes;
 pub mod server;
 
 pub use auth::{mint_user_jwt, mint_user_jwt_for, AuthenticatedUser, JwtRules, Operator};
+pub use cors::CorsPolicy;
 pub use errors::{ApiError, Problem};
 pub use metrics::Metrics;
 pub use server::{build_server, HttpConfig};

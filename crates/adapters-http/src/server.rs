@@ -2,6 +2,7 @@
 //! Swagger UI) and the HTTP server around it.
 
 use crate::auth::{AuthState, JwtRules};
+use crate::cors::CorsPolicy;
 use crate::errors::{ApiError, PROBLEM_JSON};
 use crate::metrics::{method_label, Metrics, UNMATCHED_ROUTE};
 use crate::openapi::{self, SPEC_PATH, SWAGGER_FILES, SWAGGER_INDEX_HTML, SWAGGER_UI_PATH};
@@ -39,6 +40,8 @@ pub struct HttpConfig {
     /// Whether `POST /api/v1/demo/sign-in` exists (it mints a token for any user: only for
     /// demos). When false the path is unknown (404) and absent from the OpenAPI document.
     pub demo_sign_in: bool,
+    /// Which origins' pages may call the API from a browser.
+    pub cors: CorsPolicy,
 }
 
 /// What every worker's application shares.
@@ -51,6 +54,7 @@ struct Shared {
     request_timeout: Duration,
     /// The demo sign-in's signing material, when it is enabled.
     demo: Option<web::Data<DemoSignIn>>,
+    cors: CorsPolicy,
 }
 
 /// Builds the HTTP server on an already bound listener, with `workers` workers. The server
@@ -82,6 +86,7 @@ pub fn build_server(
                 config.jwt_rules.clone(),
             ))
         }),
+        cors: config.cors.clone(),
     };
     let server = HttpServer::new(move || build_app(&shared))
         .workers(workers.max(1))
@@ -114,6 +119,14 @@ impl actix_web::guard::Guard for UnknownSwaggerFile {
     }
 }
 
+/// A CORS preflight: `OPTIONS` with `Access-Control-Request-Method`.
+fn is_preflight(req: &actix_web::HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
 /// Rewrites any error answer without a problem body (actix's own 404/405/413…) into one.
 fn ensure_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = res.status();
@@ -129,7 +142,14 @@ fn ensure_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
         return res;
     }
     let (req, old) = res.into_parts();
-    let error = ApiError::from_status(status);
+    let error = if status == StatusCode::BAD_REQUEST && is_preflight(&req) {
+        ApiError::Validation(
+            "CORS preflight refused: the origin, method or request headers are not allowed"
+                .to_owned(),
+        )
+    } else {
+        ApiError::from_status(status)
+    };
     if error == ApiError::Internal {
         tracing::error!(%status, "unhandled error answer");
     }
@@ -229,6 +249,10 @@ fn build_app(
                 }
             }
         })
+        // CORS headers on every answer, errors included (the timeout's too, through its error's
+        // response mapper); preflights are answered here, before routing could make them 404 or
+        // 405. Inside the next layer, so a refused preflight becomes a problem too.
+        .wrap(shared.cors.middleware())
         // Every error answer becomes problem+json, whoever produced it.
         // (An `Err` from inside, only the timeout's, already renders as a problem.)
         .wrap_fn(|req, srv| {

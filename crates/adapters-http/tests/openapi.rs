@@ -128,7 +128,8 @@ impl TestServer {
         Self::start_with(mocks, |_| {})
     }
 
-    /// Starts with the settings of in-memory mode (demo sign-in on), changed by `tweak`.
+    /// Starts with the settings of in-memory mode (demo sign-in on, CORS for any origin),
+    /// changed by `tweak`.
     fn start_with(mocks: Mocks, tweak: impl FnOnce(&mut HttpConfig)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -139,6 +140,7 @@ impl TestServer {
             body_limit_bytes: 65_536,
             request_timeout: Duration::from_secs(10),
             demo_sign_in: true,
+            cors: adapters_http::CorsPolicy::any_origin(),
         };
         tweak(&mut config);
         let server = build_server(mocks.into_services(), config, Metrics::new(), listener, 1)

@@ -3,7 +3,7 @@
 //! the default. [`Config::resolve`] validates everything at once into the domain's policies, so
 //! a bad value stops the binary before it binds a port, with a message naming the setting.
 
-use adapters_http::JwtRules;
+use adapters_http::{CorsPolicy, JwtRules};
 use adapters_scheduler::JobIntervals;
 use application::{JoinRateLimit, Settings};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -317,6 +317,12 @@ pub struct Config {
         global = true
     )]
     pub demo_sign_in: Option<bool>,
+
+    /// Origins whose pages may call the API from a browser (CORS): comma-separated exact
+    /// origins (`https://app.example.com,http://localhost:5173`), `*` for any, or empty for none
+    /// [default: `*` without `DATABASE_URL`, none with it].
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
 }
 
 /// Why the settings were refused.
@@ -418,6 +424,8 @@ pub struct Resolved {
     pub store_operation_timeout: Duration,
     /// Whether the demo sign-in is served (`DEMO_SIGN_IN`, by default only without a database).
     pub demo_sign_in: bool,
+    /// Which origins' pages may call the API (`CORS_ALLOWED_ORIGINS`).
+    pub cors: CorsPolicy,
 }
 
 /// The store's operation timeout for a request timeout: half of it. A write is the last step of
@@ -491,6 +499,23 @@ impl Config {
     #[must_use]
     pub fn demo_sign_in(&self) -> bool {
         self.demo_sign_in.unwrap_or_else(|| self.in_memory())
+    }
+
+    /// The origins allowed to call the API from a browser: `CORS_ALLOWED_ORIGINS` when set, else
+    /// any origin with the in-memory store (the mock server front-ends code against) and none
+    /// with a database.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for an item that is not `scheme://host[:port]`, or a `*` that
+    /// is not alone.
+    pub fn cors_policy(&self) -> Result<CorsPolicy, ConfigError> {
+        match &self.cors_allowed_origins {
+            Some(value) => {
+                CorsPolicy::parse(value).map_err(|e| invalid("CORS_ALLOWED_ORIGINS", e.to_string()))
+            }
+            None if self.in_memory() => Ok(CorsPolicy::any_origin()),
+            None => Ok(CorsPolicy::none()),
+        }
     }
 
     /// Whether `BIND_ADDR` names a loopback address (`127.0.0.0/8`, `::1`, `localhost`), which
@@ -614,6 +639,7 @@ impl Config {
         let admin_api_key = self.admin_api_key()?;
         self.refuse_public_demo_secrets()?;
         let jwt_rules = self.jwt_rules()?;
+        let cors = self.cors_policy()?;
 
         let secs = |name: &'static str, v: u64| -> Result<Duration, ConfigError> {
             if v > MAX_TTL_SECS {
@@ -723,6 +749,7 @@ impl Config {
             request_timeout,
             store_operation_timeout: store_operation_timeout(request_timeout),
             demo_sign_in: self.demo_sign_in(),
+            cors,
         })
     }
 }
@@ -1025,6 +1052,68 @@ mod tests {
             Ok(false),
             "turned off explicitly"
         );
+    }
+
+    #[test]
+    fn cors_allows_any_origin_without_a_database_and_none_with_one_unless_set() {
+        // Arrange
+        let _env = clean_env();
+        let with = |database: bool, origins: Option<&str>| Config {
+            database_url: database.then(|| Secret::new("postgres://u:p@localhost/db")),
+            jwt_secret: Some(Secret::new(REAL_SECRET)),
+            admin_api_key: Some(Secret::new("a-real-key")),
+            cors_allowed_origins: origins.map(str::to_owned),
+            ..Config::for_tests()
+        };
+        std::env::set_var("CORS_ALLOWED_ORIGINS", "http://localhost:5173");
+
+        // Act
+        let from_env = parse(&[]).map(|c| c.config.cors_allowed_origins);
+        let resolved = |database, origins| with(database, origins).resolve().map(|r| r.cors);
+        std::env::remove_var("CORS_ALLOWED_ORIGINS");
+
+        // Assert
+        assert_eq!(Config::for_tests().cors_allowed_origins, None);
+        assert_eq!(
+            from_env.ok(),
+            Some(Some("http://localhost:5173".to_owned()))
+        );
+        assert_eq!(resolved(false, None), Ok(CorsPolicy::any_origin()), "mock");
+        assert_eq!(resolved(true, None), Ok(CorsPolicy::none()), "database");
+        let listed = resolved(true, Some("https://app.example.com,http://localhost:5173"));
+        assert_eq!(
+            listed.map(|p| p.origins().to_vec()),
+            Ok(vec![
+                "https://app.example.com".to_owned(),
+                "http://localhost:5173".to_owned()
+            ])
+        );
+        assert_eq!(resolved(true, Some("*")), Ok(CorsPolicy::any_origin()));
+        assert_eq!(resolved(false, Some("")), Ok(CorsPolicy::none()), "off");
+    }
+
+    #[test]
+    fn an_invalid_cors_origin_is_refused_with_the_setting_named() {
+        for value in [
+            "https://app.example.com/",
+            "app.example.com",
+            "*,http://localhost:5173",
+        ] {
+            // Arrange
+            let c = Config {
+                cors_allowed_origins: Some(value.to_owned()),
+                ..Config::for_tests()
+            };
+
+            // Act
+            let message = refused(c);
+
+            // Assert
+            assert!(
+                message.starts_with("invalid setting CORS_ALLOWED_ORIGINS: "),
+                "{value}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         warn!("ADMIN_API_KEY not set: using the development key (in-memory mode only)");
     }
     log_demo_sign_in(&config, &resolved);
+    if !resolved.cors.is_none() {
+        info!(origins = %resolved.cors, "CORS: pages on these origins may call the API");
+    }
 
     let (ports, store) = wiring::ports(&config, &resolved).await?;
     let services = Services::new(
@@ -104,6 +107,7 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         body_limit_bytes: config::BODY_LIMIT_BYTES,
         request_timeout: resolved.request_timeout,
         demo_sign_in: resolved.demo_sign_in,
+        cors: resolved.cors.clone(),
     };
     let server = adapters_http::build_server(
         services.clone(),

@@ -6,6 +6,7 @@ mod common;
 mod support;
 
 mod admission;
+mod cors;
 mod expiry;
 mod frontend;
 mod hardening;
