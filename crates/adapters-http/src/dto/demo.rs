@@ -37,6 +37,6 @@ pub struct DemoSignInDto {
     pub token_type: &'static str,
     /// The user the token names (its `sub`).
     pub user_id: i64,
-    /// When the token stops being accepted (at the latest a second before its `exp`).
+    /// When the token expires: its `exp` (or, read across a second's turn, one second before).
     pub expires_at: DateTime<Utc>,
 }
