@@ -9,7 +9,7 @@
 //! no later than it (judging by the checker's `now()`, the transaction start, could see a hold
 //! that a later-starting, already-committed transaction correctly treated as lapsed).
 //!
-//! | # | invariant (API.md) | what is checked |
+//! | # | invariant (docs/api.md) | what is checked |
 //! |---|---|---|
 //! | 1 | a seat has at most one CONFIRMED or HELD-and-unexpired reservation | per seat, such reservations ≤ 1; a line is `live` exactly while its reservation is HELD or CONFIRMED (no released line of a live hold, no live line of an EXPIRED/CANCELLED one: no leak); every line of a CONFIRMED reservation is live; a seat belongs to at most one CONFIRMED reservation, released lines included (a sale is never undone, so a second one is a double sale whatever the lines say) |
 //! | 2 | balance ≥ 0 and = sum of its ledger; the ledger reads like a bank statement | per wallet; walking its entries in `seq` order (the order the balance changed), each `balance_after` is the running sum of the amounts (so the newest is the balance); entries are numbered 1..n and the wallet's counter is at n |

@@ -1,4 +1,4 @@
-//! Waiting lists for sold-out dates (API.md v1.1): joins only when sold out, one live entry per
+//! Waiting lists for sold-out dates (docs/api.md, v1.1): joins only when sold out, one live entry per
 //! user and date, offers in list order when a seat comes back (cancel, hold expiry, leave),
 //! seats kept for the list meanwhile, offers that lapse and pass on, offers paid without a
 //! queue token.
