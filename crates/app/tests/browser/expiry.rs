@@ -41,6 +41,10 @@ pub async fn hold_runs_out(scene: Arc<Scene>) {
         "shown expired after only {shown_after:?}"
     );
     assert!(!page.text("#hold-expired").await.is_empty());
+    assert!(
+        !page.is_visible("#pay-button").await,
+        "an expired hold offers to pay"
+    );
     page.shot("hold-expired").await;
 
     // Assert: the API agrees once the sweep has run.

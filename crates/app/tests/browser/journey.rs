@@ -4,6 +4,7 @@
 use crate::browser::Browser;
 use crate::scene::Scene;
 use reqwest::StatusCode;
+use serde_json::json;
 use std::sync::Arc;
 
 /// The demo user who buys.
@@ -18,10 +19,12 @@ pub const HALL: &[(&str, usize, &str, i64)] = &[
 
 /// A person buys two seats through the page, from sign-in to the ledger.
 pub async fn whole_journey(scene: Arc<Scene>) {
-    // Arrange: admission paused with two people ahead in the queue, so the waiting room shows.
+    // Arrange: admission paused with twelve people ahead in the queue, so the waiting room shows.
     let show = scene.concert("Aurora Live", HALL).await;
-    scene.pause_admission(show.concert_id, true).await;
-    for ahead in [901, 902] {
+    scene
+        .queue_settings(show.concert_id, json!({"paused": true}))
+        .await;
+    for ahead in 901..=912 {
         let (status, body) = scene.app.user(ahead).join(show.concert_id).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
@@ -36,16 +39,36 @@ pub async fn whole_journey(scene: Arc<Scene>) {
     assert!(page.text("#who").await.contains(&BUYER.to_string()));
     page.shot("concerts").await;
 
-    // Act + Assert: the waiting room, third in line, then admitted by itself.
+    // Act + Assert: the waiting room, 13th in line; five are let in and it moves up to 8th.
     page.click(&concert).await;
     page.wait_view("queue").await;
-    page.wait_number("#queue-position", 3).await;
+    page.wait_number("#queue-position", 13).await;
+    assert_eq!(page.text("#queue-status").await, "WAITING");
+    page.shot("joined-the-line").await;
+    scene
+        .queue_settings(show.concert_id, json!({"paused": false, "maxActive": 5}))
+        .await;
+    page.wait_number("#queue-position", 8).await;
     for part in ["#queue-progress", "#queue-wait", "#queue-status"] {
         page.wait_visible(part).await;
     }
+    let progress = page
+        .js(
+            "return document.getElementById('queue-progress').position;",
+            vec![],
+        )
+        .await;
+    assert!(
+        progress.as_f64().is_some_and(|p| p > 0.3 && p < 0.5),
+        "progress {progress}"
+    );
     assert_eq!(page.text("#queue-status").await, "WAITING");
     page.shot("waiting-room").await;
-    scene.pause_admission(show.concert_id, false).await;
+
+    // Act + Assert: room for everyone, and the page moves on to the dates by itself.
+    scene
+        .queue_settings(show.concert_id, json!({"maxActive": 1000}))
+        .await;
     page.wait_view("dates").await;
     let date = format!("#date-{}", show.schedule_id);
     page.wait_attr(&date, "data-available", "18").await;

@@ -159,14 +159,14 @@ impl Scene {
         }
     }
 
-    /// Pauses or resumes admission to `concert_id`'s queue.
-    pub async fn pause_admission(&self, concert_id: i64, paused: bool) {
+    /// Changes `concert_id`'s admission settings (`paused`, `maxActive`, `admitBatch`).
+    pub async fn queue_settings(&self, concert_id: i64, patch: Value) {
         let (status, body) = self
             .app
             .admin(
                 Method::PATCH,
                 &format!("/api/v1/admin/concerts/{concert_id}/queue"),
-                Some(json!({"paused": paused})),
+                Some(patch),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
