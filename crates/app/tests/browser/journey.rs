@@ -24,9 +24,12 @@ pub async fn whole_journey(scene: Arc<Scene>) {
     scene
         .queue_settings(show.concert_id, json!({"paused": true}))
         .await;
-    for ahead in 901..=912 {
-        let (status, body) = scene.app.user(ahead).join(show.concert_id).await;
+    let mut ahead = Vec::new();
+    for id in 901..=912 {
+        let mut person = scene.app.user(id);
+        let (status, body) = person.join(show.concert_id).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        ahead.push(person);
     }
     let page = Browser::open(&scene, "").await;
 
@@ -65,13 +68,21 @@ pub async fn whole_journey(scene: Arc<Scene>) {
     assert_eq!(page.text("#queue-status").await, "WAITING");
     page.shot("waiting-room").await;
 
+    // Arrange: two of those let in hold three seats (B-3, B-4 and C-1) meanwhile.
+    let taken = [show.seats[8], show.seats[9], show.seats[12]];
+    for (person, seats) in ahead.iter().zip([&taken[..2], &taken[2..]]) {
+        person.wait_active().await;
+        let (status, body) = person.hold(show.schedule_id, seats).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
     // Act + Assert: room for everyone, and the page moves on to the dates by itself.
     scene
         .queue_settings(show.concert_id, json!({"maxActive": 1000}))
         .await;
     page.wait_view("dates").await;
     let date = format!("#date-{}", show.schedule_id);
-    page.wait_attr(&date, "data-available", "18").await;
+    page.wait_attr(&date, "data-available", "15").await;
     page.shot("dates").await;
 
     // Act + Assert: the seat map, by row, and two seats selected.
