@@ -2,6 +2,8 @@
 //! cases need: wait for a view or an element, click, type, read, screenshot.
 
 use crate::scene::Scene;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -204,6 +206,50 @@ impl Browser {
             .send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("{}: type into {css}: {e}", self.name()));
+    }
+
+    /// Presses and releases `key` on the keyboard (into whatever has focus).
+    pub async fn press(&self, key: Key) {
+        self.press_char(key.into()).await;
+    }
+
+    /// Types `text` on the keyboard, one key at a time, into whatever has focus.
+    pub async fn type_keys(&self, text: &str) {
+        for c in text.chars() {
+            self.press_char(c).await;
+        }
+    }
+
+    /// Presses Tab until `css` has focus (it must be in the tab order), at most 60 times.
+    pub async fn tab_to(&self, css: &str) {
+        let focused = "const e = document.activeElement;
+            return !!e && e !== document.body && e.matches(arguments[0]);";
+        for _ in 0..60 {
+            if self.js(focused, vec![json!(css)]).await == Value::Bool(true) {
+                return;
+            }
+            self.press(Key::Tab).await;
+        }
+        let seen = self
+            .js(
+                "const e = document.activeElement; return e && e.outerHTML.slice(0, 120);",
+                vec![],
+            )
+            .await;
+        panic!(
+            "{}: Tab never reached {css}; focus is on {seen}",
+            self.name()
+        );
+    }
+
+    async fn press_char(&self, value: char) {
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value })
+            .then(KeyAction::Up { value });
+        self.client
+            .perform_actions(keys)
+            .await
+            .unwrap_or_else(|e| panic!("{}: key {value:?}: {e}", self.name()));
     }
 
     /// Saves a screenshot of the window as the case's next numbered step.

@@ -17,6 +17,7 @@ mod driver;
 mod errors;
 mod expiry;
 mod journey;
+mod keyboard;
 mod race;
 mod scene;
 
@@ -55,6 +56,11 @@ fn cases() -> Vec<Case> {
             name: "expiry",
             tweak: expiry::short_holds,
             run: |s| expiry::hold_runs_out(s).boxed(),
+        },
+        Case {
+            name: "keyboard",
+            tweak: |_| {},
+            run: |s| keyboard::keyboard_only(s).boxed(),
         },
         Case {
             name: "error",
