@@ -74,6 +74,11 @@ const ASSETS: &[Asset] = &[
         content_type: JAVASCRIPT,
         body: include_str!("../web/wallet.js"),
     },
+    Asset {
+        path: "/session.js",
+        content_type: JAVASCRIPT,
+        body: include_str!("../web/session.js"),
+    },
 ];
 
 /// The paths the client is served at (for tests and the route list).
