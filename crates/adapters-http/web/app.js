@@ -232,7 +232,8 @@ async function holdSeats() {
       } else if (e.code === "HOLD_LIMIT_EXCEEDED") {
         // The dates view lists the holds to pay for or release.
         await showDates();
-        showAlert(e);
+        showAlert(e, "You would hold more seats than allowed at once, counting all your holds. " +
+          "Pay for or release the seats listed under \u201cSeats you are holding\u201d first.");
       } else {
         handleError(e);
       }
