@@ -74,6 +74,11 @@ const ASSETS: &[Asset] = &[
         content_type: JAVASCRIPT,
         body: include_str!("../web/wallet.js"),
     },
+    Asset {
+        path: "/session.js",
+        content_type: JAVASCRIPT,
+        body: include_str!("../web/session.js"),
+    },
 ];
 
 /// The paths the client is served at (for tests and the route list).
@@ -105,12 +110,14 @@ fn serve(asset: &'static Asset) -> HttpResponse {
         .body(asset.body)
 }
 
-/// Registers `GET` of every file of the client (another method is 405). These routes are not
-/// part of the API, so they stay out of the OpenAPI document.
+/// Registers `GET` and `HEAD` of every file of the client (another method is 405). These
+/// routes are not part of the API, so they stay out of the OpenAPI document.
 pub fn configure(cfg: &mut ServiceConfig) {
     for asset in ASSETS {
         cfg.service(
-            web::resource(asset.path).route(web::get().to(move || async move { serve(asset) })),
+            web::resource(asset.path)
+                .route(web::get().to(move || async move { serve(asset) }))
+                .route(web::head().to(move || async move { serve(asset) })),
         );
     }
 }

@@ -1,20 +1,19 @@
 // The journey: sign in, concerts, waiting room, dates, seat map, hold, pay, confirmation.
 // Every call goes to the public API; every error is shown in #alert.
 
-import { call, readLimits, setBearer, newIdempotencyKey } from "./api.js";
+import { call, readLimits, newIdempotencyKey } from "./api.js";
 import { seatsTakenMessage } from "./messages.js";
 import { $, announce, busy, clock, currentView, el, showAlert, showView, when, won } from "./view.js";
 import { WaitingRoom } from "./queue.js";
 import { SeatPicker } from "./seats.js";
 import { HoldView } from "./hold.js";
-import { refreshBalance, showBalance, showLedger, topUp } from "./wallet.js";
+import { showBalance, showLedger, topUp } from "./wallet.js";
+import { forgetSession, savedToken, useToken, wireSignIn } from "./session.js";
 
-/** Where the signed-in user's token is kept for this tab (it survives a reload). */
-const SESSION_KEY = "concert-tickets.session";
 /** How often an open seat map refreshes by itself, in milliseconds. */
 const SEAT_REFRESH_MS = 10000;
 
-const state = { concert: null, activeUntil: null, schedule: null, reservation: null, balance: 0 };
+const state = { concert: null, activeUntil: null, schedule: null, reservation: null };
 let limits = { maxSeatsPerHold: 4, chargeMax: 1000000, demoSignIn: null };
 const room = new WaitingRoom({ onActive: admitted, onError: queueFailed });
 const picker = new SeatPicker(limits.maxSeatsPerHold);
@@ -47,64 +46,16 @@ function queueFailed(error) {
 
 // ---- signing in and out -----------------------------------------------------------------------
 
-async function signInDemo(event) {
-  event.preventDefault();
-  const userId = Number($("user-id").value);
-  if (!Number.isInteger(userId) || userId < 1) {
-    showAlert({ code: "VALIDATION_FAILED" }, "Enter a user number: a whole number of 1 or more.");
-    return;
-  }
-  await busy($("signin-button"), async () => {
-    try {
-      const { body } = await call("POST", "/api/v1/demo/sign-in", { body: { userId }, auth: false });
-      await signedIn(body.accessToken);
-    } catch (e) {
-      if (e.status === 404) {
-        $("signin-unavailable").hidden = false;
-        showAlert(e, "Demo sign-in is turned off on this server. Paste a user token below instead.");
-        $("token-input").focus();
-      } else {
-        handleError(e);
-      }
-    }
-  });
-}
-
-async function signInWithToken(event) {
-  event.preventDefault();
-  const token = $("token-input").value.trim().replace(/^Bearer\s+/i, "");
-  if (!token) return;
-  await busy($("token-button"), async () => {
-    try {
-      await signedIn(token);
-    } catch (e) {
-      signOutLocally();
-      showAlert(e, e.code === "UNAUTHENTICATED" ? "That token was not accepted: it is malformed, expired or signed with another secret." : undefined);
-    }
-  });
-}
-
-/** Uses `token`, checks it by reading the wallet, and shows the concerts. */
-async function signedIn(token) {
-  setBearer(token);
-  const wallet = await refreshBalance();
-  state.balance = wallet.balance;
-  sessionStorage.setItem(SESSION_KEY, JSON.stringify({ token, userId: wallet.userId }));
-  $("who").textContent = `user ${wallet.userId}`;
-  $("account").hidden = false;
-  $("wallet-panel").hidden = false;
-  announce(`Signed in as user ${wallet.userId}.`);
+async function signedIn(wallet) {
   await showConcerts();
+  announce(`Signed in as user ${wallet.userId}.`);
 }
 
 function signOutLocally() {
   room.stop();
   hold.stop();
   stopSeatRefresh();
-  setBearer(null);
-  sessionStorage.removeItem(SESSION_KEY);
-  $("account").hidden = true;
-  $("wallet-panel").hidden = true;
+  forgetSession();
   showView("signin");
 }
 
@@ -153,14 +104,13 @@ function enterQueue(concert) {
 
 async function leaveQueue() {
   await room.leave();
-  announce("You left the line.");
   await showConcerts();
+  announce("You left the line.");
 }
 
 function admitted(ticket) {
   state.activeUntil = ticket.activeUntil ? Date.parse(ticket.activeUntil) : null;
-  announce("It is your turn. Choose a date.");
-  showDates();
+  showDates().then(() => announce("It is your turn. Choose a date."));
 }
 
 /** Keeps "your turn ends in …" up to date on the booking views. */
@@ -191,9 +141,49 @@ async function showDates() {
       return el("li", {}, button);
     });
     $("date-list").replaceChildren(...(items.length ? items : [el("li", {}, "No upcoming dates.")]));
+    await showMyHolds(body);
   } catch (e) {
     handleError(e);
   }
+}
+
+/**
+ * Lists the user's live holds (from an earlier visit, another tab, or another concert): those of
+ * this concert can be paid, any can be released.
+ */
+async function showMyHolds(schedules) {
+  const res = await call("GET", "/api/v1/reservations?limit=100");
+  // The server's clock, from its Date header, so that "live" means live to the server.
+  const offset = res.date ? res.date - Date.now() : 0;
+  const live = res.body.items.filter((r) => r.status === "HELD" && Date.parse(r.heldUntil) > Date.now() + offset);
+  const byId = new Map(schedules.map((s) => [s.scheduleId, s]));
+  $("my-holds-list").replaceChildren(...live.map((r) => {
+    const schedule = byId.get(r.scheduleId);
+    const seats = r.seats.map((s) => s.number).join(", ");
+    const what = schedule ? `${seats} on ${when(schedule.startsAt)}` : `${seats} (another concert)`;
+    const release = el("button", { type: "button", id: `release-${r.reservationId}` }, "Release");
+    release.addEventListener("click", () => busy(release, async () => {
+      try {
+        await call("DELETE", `/api/v1/reservations/${r.reservationId}`);
+        await showDates();
+        announce(`Seats ${seats} released.`);
+      } catch (e) {
+        handleError(e);
+      }
+    }));
+    const item = el("li", { className: "hold-item" }, `${what}: ${won(r.totalPrice)} `);
+    if (schedule) {
+      const resume = el("button", { type: "button", id: `resume-${r.reservationId}`, className: "primary" }, "Go to payment");
+      resume.addEventListener("click", () => {
+        state.schedule = schedule;
+        showHold(r, Date.parse(r.heldUntil) - offset);
+      });
+      item.append(resume, " ");
+    }
+    item.append(release);
+    return item;
+  }));
+  $("my-holds").hidden = live.length === 0;
 }
 
 function chooseDate(schedule) {
@@ -239,6 +229,11 @@ async function holdSeats() {
         await loadSeats();
         const taken = picker.takenAmong(seatIds).map((s) => s.number);
         showAlert(e, seatsTakenMessage(taken));
+      } else if (e.code === "HOLD_LIMIT_EXCEEDED") {
+        // The dates view lists the holds to pay for or release.
+        await showDates();
+        showAlert(e, "You would hold more seats than allowed at once, counting all your holds. " +
+          "Pay for or release the seats listed under \u201cSeats you are holding\u201d first.");
       } else {
         handleError(e);
       }
@@ -249,17 +244,24 @@ async function holdSeats() {
 
 // ---- hold, pay, confirmation ---------------------------------------------------------------------
 
-function showHold(reservation) {
+/**
+ * Shows a fresh hold, counting down on this machine's clock: a new hold's length is
+ * heldUntil - createdAt by the server's clock (clocks may differ); `deadline` is given for an
+ * older one.
+ */
+function showHold(reservation, deadline) {
   stopSeatRefresh();
   state.reservation = reservation;
-  // The hold's length by the server's clock, counted down on this one: clocks may differ.
-  const ttl = Date.parse(reservation.heldUntil) - Date.parse(reservation.createdAt);
-  const deadline = Number.isFinite(ttl) ? Date.now() + ttl : Date.parse(reservation.heldUntil);
+  if (deadline === undefined) {
+    const ttl = Date.parse(reservation.heldUntil) - Date.parse(reservation.createdAt);
+    deadline = Number.isFinite(ttl) ? Date.now() + ttl : Date.parse(reservation.heldUntil);
+  }
   $("hold-concert").textContent = `${state.concert.title} · ${when(state.schedule.startsAt)}`;
   showView("hold");
   hold.show(reservation, deadline, new Map(picker.seats.map((s) => [s.seatId, s])));
   picker.clear();
-  announce(`${reservation.seats.length} seats held for you. Pay within ${clock(hold.secondsLeft())}.`);
+  const count = reservation.seats.length === 1 ? "1 seat" : `${reservation.seats.length} seats`;
+  announce(`${count} held for you. Pay within ${clock(hold.secondsLeft())}.`);
 }
 
 async function pay() {
@@ -295,8 +297,8 @@ async function release() {
     try {
       await call("DELETE", `/api/v1/reservations/${state.reservation.reservationId}`);
       hold.stop();
-      announce("The seats were released.");
       await chooseAgain();
+      announce("The seats were released.");
     } catch (e) {
       handleError(e);
     }
@@ -347,8 +349,7 @@ async function topUpClicked(event) {
 // ---- start -------------------------------------------------------------------------------------
 
 function wire() {
-  $("signin-form").addEventListener("submit", signInDemo);
-  $("token-form").addEventListener("submit", signInWithToken);
+  wireSignIn({ onSignedIn: signedIn, onError: handleError });
   $("signout-button").addEventListener("click", signOut);
   $("leave-queue-button").addEventListener("click", leaveQueue);
   for (const b of document.querySelectorAll(".leave-button")) b.addEventListener("click", leaveQueue);
@@ -371,10 +372,10 @@ async function start() {
   picker.maxSeats = limits.maxSeatsPerHold;
   $("topup-amount").max = String(limits.chargeMax);
   if (limits.demoSignIn === false) $("signin-unavailable").hidden = false;
-  const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-  if (saved && saved.token) {
+  const token = savedToken();
+  if (token) {
     try {
-      await signedIn(saved.token);
+      await signedIn(await useToken(token));
       return;
     } catch (e) {
       signOutLocally();

@@ -31,6 +31,7 @@ export class HoldView {
     );
     $("hold-total").textContent = won(reservation.totalPrice);
     $("hold-expired").hidden = true;
+    $("hold-heading").textContent = "Your seats are held";
     $("pay-button").disabled = false;
     $("pay-button").hidden = false;
     $("release-button").hidden = false;
@@ -65,6 +66,7 @@ export class HoldView {
     this.expired = true;
     this.stop();
     $("hold-countdown").textContent = clock(0);
+    $("hold-heading").textContent = "Your hold has expired";
     $("hold-expired").hidden = false;
     $("pay-button").disabled = true;
     $("pay-button").hidden = true;

@@ -46,6 +46,13 @@ export class WaitingRoom {
       res = await call("POST", `/api/v1/concerts/${concert.id}/queue-tokens`);
     } catch (e) {
       if (generation !== this.generation) return;
+      if (TRANSIENT.has(e.code)) {
+        // Refused for a while (rate limit, outage): try again when the server says.
+        showAlert(e);
+        const secs = Math.max(e.retryAfterSeconds || 0, ERROR_RETRY_SECS);
+        this.timer = setTimeout(() => generation === this.generation && this.join(concert), secs * 1000);
+        return;
+      }
       $("rejoin-button").hidden = false;
       this.onError(e);
       return;
@@ -127,9 +134,10 @@ export class WaitingRoom {
       progress.max = 1;
       progress.value = 1;
     } else if (position) {
+      // From the first place seen (1 step in) to the front (all but the last step).
       this.startPosition = Math.max(this.startPosition || 0, position);
-      progress.max = this.startPosition;
-      progress.value = this.startPosition - position;
+      progress.max = this.startPosition + 1;
+      progress.value = this.startPosition - position + 1;
     } else {
       progress.removeAttribute("value");
     }

@@ -15,16 +15,24 @@ const TITLES = {
   confirmation: "Booking confirmed",
 };
 
-/** Shows view `name` (body[data-view]) and moves focus to its heading. */
+let firstView = true;
+
+/**
+ * Shows view `name` (body[data-view]) and moves focus to its heading (not on the first view of
+ * the page, where the reader starts at the top anyway). The status line is emptied: announce
+ * after showing.
+ */
 export function showView(name, { keepAlert = false } = {}) {
   document.body.dataset.view = name;
+  $("status").textContent = "";
   for (const section of document.querySelectorAll("[data-view-name]")) {
     section.hidden = section.dataset.viewName !== name;
   }
   document.title = `${TITLES[name] || ""} · Concert tickets`;
   if (!keepAlert) clearAlert();
   const heading = document.querySelector(`[data-view-name="${name}"] h1`);
-  if (heading) heading.focus();
+  if (heading && !firstView) heading.focus();
+  firstView = false;
 }
 
 /** The view now shown. */

@@ -64,6 +64,13 @@ async fn the_page_its_style_and_its_script_are_served_with_types_and_a_strict_po
         let body = resp.text().await.expect("body");
         assert!(!body.trim().is_empty(), "{path} is empty");
     }
+    let head = app
+        .http
+        .head(format!("{}/", app.base))
+        .send()
+        .await
+        .expect("head");
+    assert_served_safely(&head, "HEAD /", "text/html; charset=utf-8");
 }
 
 #[tokio::test]
