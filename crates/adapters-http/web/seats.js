@@ -39,6 +39,15 @@ export class SeatPicker {
     this.selected.clear();
   }
 
+  /** Forgets the map too (before another date's map is read, so no stale one shows). */
+  reset() {
+    this.clear();
+    this.seats = [];
+    $("seat-map").replaceChildren();
+    $("seat-legend").replaceChildren();
+    this.renderSummary();
+  }
+
   /** The selected seats, in map order. */
   selection() {
     return this.seats.filter((s) => this.selected.has(s.seatId));
