@@ -129,6 +129,8 @@ async function showDates() {
   stopSeatRefresh();
   hold.stop();
   $("dates-concert").textContent = `${state.concert.title} · ${state.concert.venue}`;
+  $("date-list").replaceChildren();
+  $("my-holds").hidden = true;
   showView("dates", { keepAlert: true });
   try {
     const { body } = await call("GET", `/api/v1/concerts/${state.concert.id}/schedules`, { queueToken: room.token });
@@ -188,7 +190,7 @@ async function showMyHolds(schedules) {
 
 function chooseDate(schedule) {
   state.schedule = schedule;
-  picker.clear();
+  picker.reset();
   $("seats-concert").textContent = `${state.concert.title} · ${when(schedule.startsAt)}`;
   showView("seats");
   loadSeats();

@@ -26,17 +26,40 @@ export class SeatPicker {
     });
   }
 
-  /** Shows `seats` (as the API lists them), keeping the still-available selected ones. */
+  /**
+   * Shows `seats` (as the API lists them), keeping the still-available selected ones. The same
+   * seats as shown are updated in place (their buttons, and the focus, stay).
+   */
   show(seats) {
+    const same = seats.length === this.seats.length && seats.every((s, i) => s.seatId === this.seats[i].seatId);
     this.seats = seats;
     const available = new Set(seats.filter((s) => s.available).map((s) => s.seatId));
     for (const id of [...this.selected]) if (!available.has(id)) this.selected.delete(id);
-    this.render();
+    if (!same) {
+      this.render();
+      return;
+    }
+    for (const seat of seats) {
+      const button = $(`seat-${seat.seatId}`);
+      button.dataset.taken = String(!seat.available);
+      this.updateButton(button, seat);
+    }
+    this.renderLegend(this.gradeRanks());
+    this.renderSummary();
   }
 
   /** Forgets the selection. */
   clear() {
     this.selected.clear();
+  }
+
+  /** Forgets the map too (before another date's map is read, so no stale one shows). */
+  reset() {
+    this.clear();
+    this.seats = [];
+    $("seat-map").replaceChildren();
+    $("seat-legend").replaceChildren();
+    this.renderSummary();
   }
 
   /** The selected seats, in map order. */
