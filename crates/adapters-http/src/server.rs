@@ -236,6 +236,8 @@ fn build_app(
         shared.request_timeout
     };
     api.build()
+        // The web client's files, outside the OpenAPI document (they are not API).
+        .configure(crate::web_client::configure)
         // Innermost: a handler that takes too long is answered 503.
         .wrap_fn(move |req, srv| {
             let fut = srv.call(req);

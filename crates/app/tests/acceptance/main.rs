@@ -19,3 +19,4 @@ mod races;
 mod refunds;
 mod sale;
 mod waitlist;
+mod web_client;
