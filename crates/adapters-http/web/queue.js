@@ -175,7 +175,9 @@ export class WaitingRoom {
     const now = Date.now();
     if (ticket.status === "WAITING" && now - this.lastAnnounced >= ANNOUNCE_EVERY_MS) {
       this.lastAnnounced = now;
-      announce(`You are number ${ticket.position} in line; estimated wait ${waitWords(ticket.estimatedWaitSeconds)}.`);
+      announce(`You are number ${ticket.position} in line; estimated wait ${waitWords(ticket.estimatedWaitSeconds)}.`, {
+        spokenOnly: true,
+      });
     } else if (ticket.status === "PRE_QUEUE" && !this.lastAnnounced) {
       this.lastAnnounced = now;
       announce("You are in the pre-queue. Your place is drawn when the sale opens.");

@@ -58,9 +58,13 @@ export function clearAlert() {
   alert.hidden = true;
 }
 
-/** Announces `text` politely (#status). */
-export function announce(text) {
-  $("status").textContent = text;
+/** Announces `text` politely (#status); `spokenOnly` keeps it off the screen. */
+export function announce(text, { spokenOnly = false } = {}) {
+  const status = $("status");
+  status.textContent = text;
+  // A throttled update (the place in line) would read stale on screen, where the view already
+  // shows the live figures: such text is only for screen readers.
+  status.classList.toggle("visually-hidden", spokenOnly);
 }
 
 /** `n` won, grouped for reading: "150,000 won". */
