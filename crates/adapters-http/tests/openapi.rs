@@ -477,8 +477,8 @@ async fn bad_inputs_map_to_contract_codes() {
             srv.client
                 .post(srv.url("/api/v1/admin/concerts"))
                 .json(&json!({"title": "t", "venue": "v"})),
-            403,
-            "FORBIDDEN",
+            401,
+            "UNAUTHENTICATED",
         ),
         (
             srv.client

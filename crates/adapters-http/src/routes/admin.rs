@@ -1,4 +1,5 @@
-//! Operator endpoints (`Authorization: Bearer <admin key>`; missing or wrong key: 403).
+//! Operator endpoints (`Authorization: Bearer <admin key>`; missing or wrong key: 401, a user
+//! JWT: 403).
 
 use crate::auth::Operator;
 use crate::dto::{
