@@ -19,4 +19,4 @@ pub use auth::{mint_user_jwt, mint_user_jwt_for, AuthenticatedUser, JwtRules, Op
 pub use cors::CorsPolicy;
 pub use errors::{ApiError, Problem};
 pub use metrics::Metrics;
-pub use server::{build_server, HttpConfig};
+pub use server::{build_server, openapi_document, HttpConfig};
