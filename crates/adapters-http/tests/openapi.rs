@@ -497,6 +497,15 @@ async fn bad_inputs_map_to_contract_codes() {
             "VALIDATION_FAILED",
         ),
         (
+            // 201 characters as sent (maxLength 200 in the document), 199 once trimmed.
+            srv.client
+                .post(srv.url("/api/v1/admin/concerts"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({"title": format!(" {} ", "t".repeat(199)), "venue": "v"})),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
             srv.client
                 .patch(srv.url("/api/v1/admin/concerts/1/queue"))
                 .bearer_auth(ADMIN_KEY)
