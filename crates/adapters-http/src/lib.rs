@@ -4,6 +4,7 @@
 //! document with Swagger UI.
 
 pub mod auth;
+pub mod body;
 pub mod cors;
 pub mod dto;
 pub mod errors;
