@@ -216,25 +216,33 @@ impl OperationModifier for AuthenticatedUser {
     fn update_definitions(_: &mut BTreeMap<String, DefaultSchemaRaw>) {}
 }
 
-/// An operator, proven by `Authorization: Bearer <admin key>`. A missing or wrong key is
-/// 403 `FORBIDDEN` (never 401: the operator key is not a user credential).
+/// An operator, proven by `Authorization: Bearer <admin key>`. A missing or wrong credential is
+/// 401 `UNAUTHENTICATED` with a `WWW-Authenticate: Bearer` challenge (HTTP's answer to "who are
+/// you?"); a valid user JWT is 403 `FORBIDDEN`: the caller is known, but a user is not an
+/// operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operator;
+
+impl Operator {
+    /// Who `credential` proves the caller to be, on an operator endpoint.
+    fn check(state: &AuthState, credential: Option<&str>) -> Result<Self, ApiError> {
+        let credential = credential.ok_or(ApiError::OperatorKeyRequired)?;
+        if state.is_admin_key(credential) {
+            Ok(Self)
+        } else if state.verify_jwt(credential).is_ok() {
+            Err(ApiError::Forbidden)
+        } else {
+            Err(ApiError::OperatorKeyRequired)
+        }
+    }
+}
 
 impl FromRequest for Operator {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready((|| {
-            let state = auth_state(req)?;
-            let key = bearer(req).ok_or(ApiError::Forbidden)?;
-            if state.is_admin_key(key) {
-                Ok(Self)
-            } else {
-                Err(ApiError::Forbidden)
-            }
-        })())
+        ready(auth_state(req).and_then(|state| Self::check(state, bearer(req))))
     }
 }
 
@@ -245,7 +253,8 @@ impl Apiv2Schema for Operator {
 
     fn security_scheme() -> Option<SecurityScheme> {
         Some(security_scheme(
-            "`Authorization: Bearer <admin key>`; a missing or wrong key is 403 FORBIDDEN.",
+            "`Authorization: Bearer <admin key>`; a missing or wrong key is 401 UNAUTHENTICATED \
+             (with `WWW-Authenticate: Bearer`), a user JWT is 403 FORBIDDEN.",
         ))
     }
 }
@@ -497,5 +506,24 @@ mod tests {
         // Assert
         assert_eq!(s.verify_jwt(&token), Ok(user(3)));
         assert_eq!(s.verify_jwt(&plain), Ok(user(3)));
+    }
+
+    #[test]
+    fn operators_are_challenged_and_users_forbidden() {
+        // Arrange
+        let s = state();
+        let user_jwt = mint_user_jwt(SECRET, user(7), Duration::from_secs(60));
+
+        // Act
+        let missing = Operator::check(&s, None);
+        let wrong = Operator::check(&s, Some("admin-keyx"));
+        let as_user = Operator::check(&s, Some(&user_jwt));
+        let as_operator = Operator::check(&s, Some("admin-key"));
+
+        // Assert
+        assert_eq!(missing, Err(ApiError::OperatorKeyRequired));
+        assert_eq!(wrong, Err(ApiError::OperatorKeyRequired));
+        assert_eq!(as_user, Err(ApiError::Forbidden));
+        assert_eq!(as_operator, Ok(Operator));
     }
 }

@@ -51,8 +51,14 @@ pub enum ApiError {
     /// 403: the queue token is waiting, expired, or another user's or concert's.
     #[error("{0}")]
     QueueTokenNotActive(String),
-    /// 403: an admin endpoint without the right key.
+    /// 401: an operator endpoint without the operator key (missing, or neither the key nor a
+    /// user JWT).
     #[error("this operation requires the operator key")]
+    OperatorKeyRequired,
+    /// 403: an operator endpoint called with a user JWT: the caller is known, not an operator.
+    #[error(
+        "a user token does not grant operator access; this operation requires the operator key"
+    )]
     Forbidden,
     /// 404: unknown resource or path, or someone else's.
     #[error("{0}")]
@@ -132,7 +138,7 @@ impl ApiError {
     #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Unauthenticated | Self::OperatorKeyRequired => "UNAUTHENTICATED",
             Self::QueueTokenRequired(_) => "QUEUE_TOKEN_REQUIRED",
             Self::QueueTokenNotActive(_) => "QUEUE_TOKEN_NOT_ACTIVE",
             Self::Forbidden => "FORBIDDEN",
@@ -165,7 +171,9 @@ impl ApiError {
     #[must_use]
     pub const fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated | Self::QueueTokenRequired(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated | Self::OperatorKeyRequired | Self::QueueTokenRequired(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::QueueTokenNotActive(_) | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) | Self::IdempotencyKeyRequired => StatusCode::BAD_REQUEST,
@@ -443,7 +451,7 @@ impl ResponseError for ApiError {
         let mut builder = HttpResponse::build(self.status());
         builder.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
-            Self::Unauthenticated => {
+            Self::Unauthenticated | Self::OperatorKeyRequired => {
                 builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             Self::RateLimited {
@@ -464,8 +472,14 @@ impl ResponseError for ApiError {
 /// The error statuses every operation may answer with, for the OpenAPI document.
 const ERROR_RESPONSES: &[(u16, &str)] = &[
     (400, "VALIDATION_FAILED (or IDEMPOTENCY_KEY_REQUIRED)"),
-    (401, "UNAUTHENTICATED or QUEUE_TOKEN_REQUIRED"),
-    (403, "FORBIDDEN or QUEUE_TOKEN_NOT_ACTIVE"),
+    (
+        401,
+        "UNAUTHENTICATED (with `WWW-Authenticate: Bearer`) or QUEUE_TOKEN_REQUIRED",
+    ),
+    (
+        403,
+        "FORBIDDEN (a user JWT on an operator endpoint) or QUEUE_TOKEN_NOT_ACTIVE",
+    ),
     (404, "NOT_FOUND"),
     (
         409,
@@ -783,6 +797,7 @@ mod tests {
     #[test]
     fn adapter_only_errors() {
         check(ApiError::Unauthenticated, 401, "UNAUTHENTICATED");
+        check(ApiError::OperatorKeyRequired, 401, "UNAUTHENTICATED");
         check(ApiError::Forbidden, 403, "FORBIDDEN");
         check(
             ApiError::IdempotencyKeyRequired,
@@ -825,13 +840,15 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("1")
         );
-        let res = ApiError::Unauthenticated.error_response();
-        assert_eq!(
-            res.headers()
-                .get(header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok()),
-            Some("Bearer")
-        );
+        for unauthenticated in [ApiError::Unauthenticated, ApiError::OperatorKeyRequired] {
+            let res = unauthenticated.error_response();
+            assert_eq!(
+                res.headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok()),
+                Some("Bearer")
+            );
+        }
     }
 
     #[test]

@@ -69,8 +69,9 @@ pub fn fingerprint(operation: &str, canonical_body: &str) -> RequestFingerprint 
 }
 
 /// A JSON body read for an idempotent operation: the typed request plus the canonical text of
-/// what was sent. Size, media type and syntax are checked as for any JSON body; the typed
-/// conversion (unknown fields, wrong types) fails with 400 `VALIDATION_FAILED`.
+/// what was sent. Size, media type and syntax are checked as for any JSON body; a body that is
+/// not an object, or does not match `T` (unknown fields, wrong types), is 400
+/// `VALIDATION_FAILED`.
 #[derive(Debug, Clone)]
 pub struct FingerprintedJson<T> {
     /// The typed request.
@@ -94,11 +95,12 @@ impl<T> FingerprintedJson<T> {
     /// Builds one from an already parsed body.
     ///
     /// # Errors
-    /// [`ApiError::Validation`] when the body does not match `T`.
+    /// [`ApiError::Validation`] when the body is not an object or does not match `T`.
     pub fn from_value(body: Value) -> Result<Self, ApiError>
     where
         T: DeserializeOwned,
     {
+        let body = crate::body::require_object(body)?;
         let canonical = canonical_json(&body);
         let value = serde_json::from_value::<T>(body)
             .map_err(|e| ApiError::Validation(format!("invalid request body: {e}")))?;

@@ -4,6 +4,7 @@
 //! document with Swagger UI; and the web client served at `/`.
 
 pub mod auth;
+pub mod body;
 pub mod cors;
 pub mod dto;
 pub mod errors;
@@ -20,4 +21,4 @@ pub use auth::{mint_user_jwt, mint_user_jwt_for, AuthenticatedUser, JwtRules, Op
 pub use cors::CorsPolicy;
 pub use errors::{ApiError, Problem};
 pub use metrics::Metrics;
-pub use server::{build_server, HttpConfig};
+pub use server::{build_server, openapi_document, HttpConfig};

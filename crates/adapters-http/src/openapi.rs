@@ -30,7 +30,8 @@ pub fn base_spec() -> DefaultApiRaw {
                  a stable `code` member. Users authenticate with an HS256 JWT \
                  (`Authorization: Bearer <JWT>`, 401 UNAUTHENTICATED otherwise); operators \
                  with `Authorization: Bearer <admin key>` on /api/v1/admin/* (a missing or \
-                 wrong key is 403 FORBIDDEN)."
+                 wrong key is 401 UNAUTHENTICATED, a user JWT 403 FORBIDDEN). An UNAUTHENTICATED \
+                 answer carries `WWW-Authenticate: Bearer`."
                     .to_owned(),
             ),
             ..Default::default()
@@ -68,6 +69,28 @@ impl Default for DocLimits {
         }
     }
 }
+/// The document as checked in (`docs/openapi.json`): pretty-printed, keys sorted at every level
+/// (so that the text depends only on the content), with a trailing newline.
+#[must_use]
+pub fn render(doc: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(&sorted(doc)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// `value` with the members of every object in key order.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(members) => {
+            let ordered: std::collections::BTreeMap<&String, Value> =
+                members.iter().map(|(k, v)| (k, sorted(v))).collect();
+            Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 /// A text without NUL (PostgreSQL cannot store it) with at least one character that trimming
 /// keeps: the middle class is exactly what Rust's `str::trim` (Unicode `White_Space`) does not
 /// remove, minus NUL; spelled for ECMA-262 regexes.
@@ -97,7 +120,7 @@ pub fn finish_v3(mut doc: Value, limits: DocLimits) -> Value {
                     crate::auth::ADMIN_SCHEME: {
                         "type": "http",
                         "scheme": "bearer",
-                        "description": "The operator key. Missing or wrong: 403 FORBIDDEN."
+                        "description": "The operator key. Missing or wrong: 401 UNAUTHENTICATED (with `WWW-Authenticate: Bearer`); a user JWT: 403 FORBIDDEN."
                     }
                 }),
             );
@@ -155,8 +178,15 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits
         "HoldRequest",
         "PayRequest",
         "QueueSettingsPatchRequest",
+        "SalePatchRequest",
     ] {
         merge(schemas.get_mut(name), &closed);
+    }
+    // The opening may be left out (it stays as it is) but not removed: `null` is 400.
+    if let Some(Value::Object(opens_at)) =
+        property(schemas.get_mut("SalePatchRequest"), "saleOpensAt")
+    {
+        opens_at.remove("nullable");
     }
     merge(
         property(schemas.get_mut("ChargeRequest"), "amount"),
@@ -207,7 +237,7 @@ fn constrain_request_schemas(schemas: &mut Map<String, Value>, limits: DocLimits
 }
 
 /// States the parameter rules: ids in paths are positive, a page holds 1 to [`MAX_PAGE_LIMIT`]
-/// items, an `Idempotency-Key` is 1 to [`IDEMPOTENCY_KEY_MAX_LEN`] visible ASCII characters.
+/// items, a cursor is not empty, an `Idempotency-Key` is 1 to [`IDEMPOTENCY_KEY_MAX_LEN`] visible ASCII characters.
 fn constrain_parameters(op: &mut Map<String, Value>) {
     let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
         return;
@@ -218,6 +248,8 @@ fn constrain_parameters(op: &mut Map<String, Value>) {
         let constraints = match (place.as_str(), name.as_str()) {
             ("path", "concertId" | "scheduleId") => json!({"minimum": 1}),
             ("query", "limit") => json!({"minimum": 1, "maximum": MAX_PAGE_LIMIT}),
+            // An empty cursor is refused (400): only a `nextCursor` the service issued is one.
+            ("query", "cursor") => json!({"minLength": 1}),
             ("header", "Idempotency-Key") => {
                 json!({"minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_LEN, "pattern": IDEMPOTENCY_KEY_PATTERN})
             }
@@ -287,7 +319,14 @@ fn prune_error_responses(op: &mut Map<String, Value>) {
     let body_names_resources = matches!(id.as_str(), "holdSeats" | "pay");
     let conflicts = matches!(
         id.as_str(),
-        "holdSeats" | "cancelReservation" | "pay" | "chargeWallet"
+        "holdSeats"
+            | "cancelReservation"
+            | "pay"
+            | "chargeWallet"
+            | "refundReservation"
+            | "joinQueue"
+            | "joinWaitlist"
+            | "updateConcertSale"
     );
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
@@ -394,6 +433,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rendering_sorts_keys_and_ends_with_a_newline() {
+        // Arrange
+        let doc = json!({"b": 1, "a": {"d": [{"z": 0, "y": 1}], "c": 2}});
+
+        // Act
+        let text = render(&doc);
+
+        // Assert
+        assert_eq!(
+            text,
+            "{\n  \"a\": {\n    \"c\": 2,\n    \"d\": [\n      {\n        \"y\": 1,\n        \"z\": 0\n      }\n    ]\n  },\n  \"b\": 1\n}\n"
+        );
+    }
+
+    #[test]
     fn error_bodies_become_problem_json_and_bearer_schemes_are_set() {
         let doc = json!({
             "openapi": "3.0.0",
@@ -426,7 +480,8 @@ mod tests {
                 "parameters": [
                     {"name": "concertId", "in": "path", "schema": {"type": "integer"}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}}
                 ],
                 "responses": {}
             }}},
@@ -436,7 +491,9 @@ mod tests {
                 "HoldRequest": {"type": "object", "required": ["scheduleId", "seatIds"],
                     "properties": {"scheduleId": {"type": "integer"},
                         "seatIds": {"type": "array", "items": {"type": "integer"}}}},
-                "ChargeReceiptDto": {"type": "object", "properties": {}}
+                "ChargeReceiptDto": {"type": "object", "properties": {}},
+                "SalePatchRequest": {"type": "object", "properties": {
+                    "saleOpensAt": {"type": "string"}, "saleClosesAt": {"type": "string"}}}
             }}
         });
         let limits = DocLimits {
@@ -465,5 +522,10 @@ mod tests {
         assert_eq!(params[0]["schema"]["minimum"], 1);
         assert_eq!(params[1]["schema"]["maximum"], MAX_PAGE_LIMIT);
         assert_eq!(params[2]["schema"]["maxLength"], IDEMPOTENCY_KEY_MAX_LEN);
+        assert_eq!(params[3]["schema"]["minLength"], 1);
+        let sale = &schemas["SalePatchRequest"];
+        assert_eq!(sale["additionalProperties"], false);
+        assert!(sale["properties"]["saleOpensAt"].get("nullable").is_none());
+        assert_eq!(sale["properties"]["saleClosesAt"]["nullable"], true);
     }
 }

@@ -57,6 +57,54 @@ struct Shared {
     cors: CorsPolicy,
 }
 
+impl Shared {
+    /// What every worker shares, from the adapter's settings.
+    fn new(services: Services, config: &HttpConfig, metrics: Metrics) -> Self {
+        Self {
+            services: web::Data::new(services),
+            metrics: web::Data::new(metrics),
+            auth: web::Data::new(AuthState::new(
+                &config.jwt_secret,
+                &config.admin_api_key,
+                &config.jwt_rules,
+            )),
+            body_limit: config.body_limit_bytes,
+            request_timeout: config.request_timeout,
+            demo: config.demo_sign_in.then(|| {
+                web::Data::new(DemoSignIn::new(
+                    config.jwt_secret.clone(),
+                    config.jwt_rules.clone(),
+                ))
+            }),
+            cors: config.cors.clone(),
+        }
+    }
+}
+
+/// The OpenAPI document a server built with `services` and `config` serves at [`SPEC_PATH`],
+/// asked of the very same application in-process (no socket): what the checked-in
+/// `docs/openapi.json` is generated from.
+///
+/// # Errors
+/// When the application does not answer the document with 200 and JSON (a wiring bug).
+pub async fn openapi_document(
+    services: Services,
+    config: &HttpConfig,
+) -> Result<serde_json::Value, String> {
+    let shared = Shared::new(services, config, Metrics::new());
+    let app = actix_web::test::init_service(build_app(&shared)).await;
+    let request = actix_web::test::TestRequest::get()
+        .uri(SPEC_PATH)
+        .to_request();
+    let response = actix_web::test::call_service(&app, request).await;
+    let status = response.status();
+    let body = actix_web::test::read_body(response).await;
+    if status != StatusCode::OK {
+        return Err(format!("{SPEC_PATH} answered {status}"));
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("{SPEC_PATH} is not JSON: {e}"))
+}
+
 /// Builds the HTTP server on an already bound listener, with `workers` workers. The server
 /// does not install signal handlers: the caller stops it with `server.handle().stop(true)`,
 /// which drains in-flight requests for up to [`SHUTDOWN_TIMEOUT_SECS`].
@@ -70,24 +118,7 @@ pub fn build_server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
-    let shared = Shared {
-        services: web::Data::new(services),
-        metrics: web::Data::new(metrics),
-        auth: web::Data::new(AuthState::new(
-            &config.jwt_secret,
-            &config.admin_api_key,
-            &config.jwt_rules,
-        )),
-        body_limit: config.body_limit_bytes,
-        request_timeout: config.request_timeout,
-        demo: config.demo_sign_in.then(|| {
-            web::Data::new(DemoSignIn::new(
-                config.jwt_secret.clone(),
-                config.jwt_rules.clone(),
-            ))
-        }),
-        cors: config.cors.clone(),
-    };
+    let shared = Shared::new(services, &config, metrics);
     let server = HttpServer::new(move || build_app(&shared))
         .workers(workers.max(1))
         .disable_signals()

@@ -477,8 +477,8 @@ async fn bad_inputs_map_to_contract_codes() {
             srv.client
                 .post(srv.url("/api/v1/admin/concerts"))
                 .json(&json!({"title": "t", "venue": "v"})),
-            403,
-            "FORBIDDEN",
+            401,
+            "UNAUTHENTICATED",
         ),
         (
             srv.client
@@ -493,6 +493,33 @@ async fn bad_inputs_map_to_contract_codes() {
                 .post(srv.url("/api/v1/admin/concerts"))
                 .bearer_auth(ADMIN_KEY)
                 .json(&json!({"title": "  ", "venue": "v"})),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            // serde would read an array as the struct's fields in order: `[1000]` as an amount.
+            srv.client
+                .post(srv.url("/api/v1/wallet/charges"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "array-body")
+                .json(&json!([1000])),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            srv.client
+                .patch(srv.url("/api/v1/admin/concerts/1/queue"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!([])),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            // 201 characters as sent (maxLength 200 in the document), 199 once trimmed.
+            srv.client
+                .post(srv.url("/api/v1/admin/concerts"))
+                .bearer_auth(ADMIN_KEY)
+                .json(&json!({"title": format!(" {} ", "t".repeat(199)), "venue": "v"})),
             400,
             "VALIDATION_FAILED",
         ),

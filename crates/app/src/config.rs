@@ -121,6 +121,10 @@ pub enum Command {
     },
     /// Apply the database migrations to DATABASE_URL and exit.
     Migrate,
+    /// Print the OpenAPI document this configuration serves at /api-docs/openapi.json (as
+    /// checked in at docs/openapi.json: pretty-printed, keys sorted), without binding a port
+    /// or opening a database. `scripts/openapi` regenerates the checked-in copy with it.
+    Openapi,
 }
 
 /// Every operator setting, as given (see [`Config::resolve`] for the validated form). Build one

@@ -100,15 +100,7 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         .with_context(|| format!("cannot listen on BIND_ADDR {}", config.bind_addr))?;
     let addr = listener.local_addr().context("reading the bound address")?;
 
-    let http_config = HttpConfig {
-        jwt_secret: resolved.jwt_secret.expose().to_owned(),
-        jwt_rules: resolved.jwt_rules.clone(),
-        admin_api_key: resolved.admin_api_key.expose().to_owned(),
-        body_limit_bytes: config::BODY_LIMIT_BYTES,
-        request_timeout: resolved.request_timeout,
-        demo_sign_in: resolved.demo_sign_in,
-        cors: resolved.cors.clone(),
-    };
+    let http_config = http_config(&resolved);
     let server = adapters_http::build_server(
         services.clone(),
         http_config,
@@ -144,6 +136,41 @@ pub async fn spawn_app(config: Config) -> anyhow::Result<RunningApp> {
         server_task: Some(server_task),
         scheduler: Some(scheduler),
     })
+}
+
+/// The HTTP adapter's settings, from the validated configuration.
+fn http_config(resolved: &Resolved) -> HttpConfig {
+    HttpConfig {
+        jwt_secret: resolved.jwt_secret.expose().to_owned(),
+        jwt_rules: resolved.jwt_rules.clone(),
+        admin_api_key: resolved.admin_api_key.expose().to_owned(),
+        body_limit_bytes: config::BODY_LIMIT_BYTES,
+        request_timeout: resolved.request_timeout,
+        demo_sign_in: resolved.demo_sign_in,
+        cors: resolved.cors.clone(),
+    }
+}
+
+/// The OpenAPI document a server with `config` serves, rendered as checked in at
+/// `docs/openapi.json` (see [`adapters_http::openapi::render`]). It is asked of the same HTTP
+/// application the server runs, built in-process over an empty in-memory store: the document
+/// depends on the settings (limits, demo sign-in), never on the store, so no database is opened
+/// and no port bound.
+///
+/// # Errors
+/// A refused setting, or an application that does not answer its document.
+pub async fn openapi_document(config: &Config) -> anyhow::Result<String> {
+    let resolved = config.resolve()?;
+    let services = Services::new(
+        wiring::empty_memory_ports(),
+        resolved.settings,
+        JoinRateLimiter::new(resolved.join_rate_limit),
+    )
+    .with_waitlist_policy(resolved.waitlist);
+    let doc = adapters_http::openapi_document(services, &http_config(&resolved))
+        .await
+        .map_err(|e| anyhow!(e))?;
+    Ok(adapters_http::openapi::render(&doc))
 }
 
 /// Says when the demo sign-in is served: a warning with a database, where it lets anyone act
@@ -345,6 +372,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::MintToken { user_id, ttl_secs } => {
             println!("{}", mint_token(&config, user_id, ttl_secs)?);
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", openapi_document(&config).await?);
             Ok(())
         }
     }

@@ -46,8 +46,12 @@ fn memory_ports(demo_data: bool) -> anyhow::Result<Ports> {
     } else {
         info!("no DATABASE_URL: using the in-memory store, empty (data is lost on exit)");
     }
-    let store = Arc::new(store);
-    Ok(Ports {
+    Ok(memory_ports_over(Arc::new(store), clock))
+}
+
+/// The ports, all on one in-memory store.
+fn memory_ports_over(store: Arc<MemoryStore>, clock: Arc<dyn Clock>) -> Ports {
+    Ports {
         catalogue: store.clone(),
         queue: store.clone(),
         reservations: store.clone(),
@@ -56,7 +60,15 @@ fn memory_ports(demo_data: bool) -> anyhow::Result<Ports> {
         health: store,
         clock,
         ids: Arc::new(UuidV7Generator),
-    })
+    }
+}
+
+/// An empty in-memory store, for what needs the application but no data (the OpenAPI
+/// document).
+pub(crate) fn empty_memory_ports() -> Ports {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = Arc::new(MemoryStore::new(Arc::clone(&clock)));
+    memory_ports_over(store, clock)
 }
 
 /// Applies pending migrations, then connects the pool (failing fast when the database cannot

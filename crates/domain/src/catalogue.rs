@@ -19,14 +19,15 @@ macro_rules! bounded_text {
         pub struct $name(String);
 
         impl $name {
-            /// Trims and checks the length.
+            /// Checks the length as sent (in characters, like JSON Schema's `maxLength`, so
+            /// that the OpenAPI document and the service agree), then trims.
             ///
             /// # Errors
             /// [`InvalidText`] when blank or too long.
             pub fn new(value: impl Into<String>) -> Result<Self, InvalidText> {
                 let value: String = value.into();
                 let trimmed = value.trim();
-                if trimmed.is_empty() || trimmed.chars().count() > $max {
+                if trimmed.is_empty() || value.chars().count() > $max {
                     return Err(InvalidText { field: $field, max: $max });
                 }
                 Ok(Self(trimmed.to_owned()))
@@ -47,9 +48,9 @@ macro_rules! bounded_text {
     };
 }
 
-/// Longest concert title or venue, in characters (after trimming).
+/// Longest concert title or venue, in characters as sent (surrounding spaces count).
 pub const CONCERT_TEXT_MAX: usize = 200;
-/// Longest seat number or grade, in characters (after trimming).
+/// Longest seat number or grade, in characters as sent (surrounding spaces count).
 pub const SEAT_TEXT_MAX: usize = 32;
 
 bounded_text!(
@@ -250,6 +251,10 @@ mod tests {
         );
         assert!(ConcertTitle::new("   ").is_err());
         assert!(SeatNumber::new("x".repeat(33)).is_err());
+        // Counted as sent, in characters (JSON Schema's maxLength): padding counts, UTF-8
+        // bytes do not.
+        assert!(SeatNumber::new(format!(" {} ", "x".repeat(31))).is_err());
+        assert!(SeatNumber::new("가".repeat(32)).is_ok());
     }
 
     #[test]

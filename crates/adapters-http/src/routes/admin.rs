@@ -1,6 +1,8 @@
-//! Operator endpoints (`Authorization: Bearer <admin key>`; missing or wrong key: 403).
+//! Operator endpoints (`Authorization: Bearer <admin key>`; missing or wrong key: 401, a user
+//! JWT: 403).
 
 use crate::auth::Operator;
+use crate::body::JsonBody;
 use crate::dto::{
     ConcertDto, CreateConcertRequest, CreateScheduleRequest, QueueSettingsPatchRequest,
     QueueStatsDto, ScheduleCreatedDto,
@@ -19,7 +21,7 @@ use paperclip::actix::web::{self, ServiceConfig};
 pub async fn create_concert(
     services: web::Data<Services>,
     _operator: Operator,
-    body: web::Json<CreateConcertRequest>,
+    body: JsonBody<CreateConcertRequest>,
 ) -> Result<Created<ConcertDto>, ApiError> {
     let concert = services
         .create_concert(body.into_inner().try_into_domain()?)
@@ -35,7 +37,7 @@ pub async fn create_schedule(
     services: web::Data<Services>,
     _operator: Operator,
     path: web::Path<i64>,
-    body: web::Json<CreateScheduleRequest>,
+    body: JsonBody<CreateScheduleRequest>,
 ) -> Result<Created<ScheduleCreatedDto>, ApiError> {
     let concert = concert_id(path.into_inner())?;
     let schedule = body.into_inner().try_into_domain()?;
@@ -65,7 +67,7 @@ pub async fn update_queue(
     services: web::Data<Services>,
     _operator: Operator,
     path: web::Path<i64>,
-    body: web::Json<QueueSettingsPatchRequest>,
+    body: JsonBody<QueueSettingsPatchRequest>,
 ) -> Result<web::Json<QueueStatsDto>, ApiError> {
     let concert = concert_id(path.into_inner())?;
     let patch = body.into_inner().try_into_domain()?;

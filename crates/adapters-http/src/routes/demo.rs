@@ -3,6 +3,7 @@
 //! it lets anyone act as any user; real tokens come from an external identity provider.
 
 use crate::auth::{mint_user_jwt_for, JwtRules};
+use crate::body::JsonBody;
 use crate::dto::{DemoSignInDto, DemoSignInRequest, BEARER};
 use crate::errors::ApiError;
 use crate::responses::Created;
@@ -44,7 +45,7 @@ impl DemoSignIn {
 #[api_v2_operation(tags(Demo), operation_id = "demoSignIn")]
 pub async fn sign_in(
     demo: web::Data<DemoSignIn>,
-    body: web::Json<DemoSignInRequest>,
+    body: JsonBody<DemoSignInRequest>,
 ) -> Result<Created<DemoSignInDto>, ApiError> {
     let user = body.try_into_domain()?;
     // Read before minting: the token's `exp` is this or a second later, never earlier.

@@ -1,6 +1,7 @@
 //! Seat holds and reservations.
 
 use crate::auth::AuthenticatedUser;
+use crate::body::JsonBody;
 use crate::dto::{HoldRequest, PageQuery, ReservationDto, ReservationPageDto};
 use crate::errors::ApiError;
 use crate::headers::QueueTokenHeader;
@@ -24,7 +25,7 @@ pub async fn hold_seats(
     metrics: web::Data<Metrics>,
     user: AuthenticatedUser,
     token: QueueTokenHeader,
-    body: web::Json<HoldRequest>,
+    body: JsonBody<HoldRequest>,
 ) -> Result<Created<ReservationDto>, ApiError> {
     let (schedule, seats) = body.into_inner().try_into_domain()?;
     match services.hold_seats(user.0, token.0, schedule, seats).await {

@@ -1,6 +1,7 @@
 //! `PATCH /api/v1/admin/concerts/{concertId}`: an operator's change of a concert's sale window.
 
 use crate::auth::Operator;
+use crate::body::JsonBody;
 use crate::dto::{ConcertDto, SalePatchRequest};
 use crate::errors::ApiError;
 use crate::routes::concert_id;
@@ -19,7 +20,7 @@ pub async fn update_sale(
     services: web::Data<Services>,
     _operator: Operator,
     path: web::Path<i64>,
-    body: web::Json<SalePatchRequest>,
+    body: JsonBody<SalePatchRequest>,
 ) -> Result<web::Json<ConcertDto>, ApiError> {
     let concert = concert_id(path.into_inner())?;
     let patch = body.into_inner().try_into_domain()?;

@@ -1034,7 +1034,8 @@ async fn protocol_abuse_is_refused(store: &Store) {
         assert_problem(&answer, StatusCode::NOT_FOUND, "NOT_FOUND", path);
     }
 
-    // Operator endpoints without the key, with a wrong key or a user JWT are 403.
+    // Operator endpoints without the key or with a wrong one are 401 with a Bearer challenge;
+    // with a user JWT (a known caller, not an operator) 403.
     let admin_calls = [
         (
             Method::POST,
@@ -1059,14 +1060,26 @@ async fn protocol_abuse_is_refused(store: &Store) {
         ),
     ];
     let wrong_keys = [
-        None,
-        Some(String::new()),
-        Some(format!("{ADMIN_KEY}x")),
-        Some(ADMIN_KEY[..ADMIN_KEY.len() - 1].to_owned()),
-        Some(user_jwt.clone()),
+        (None, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+        (
+            Some(String::new()),
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+        ),
+        (
+            Some(format!("{ADMIN_KEY}x")),
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+        ),
+        (
+            Some(ADMIN_KEY[..ADMIN_KEY.len() - 1].to_owned()),
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+        ),
+        (Some(user_jwt.clone()), StatusCode::FORBIDDEN, "FORBIDDEN"),
     ];
     let mut forbidden = 0;
-    for key in &wrong_keys {
+    for (key, status, code) in &wrong_keys {
         for (method, path, body) in &admin_calls {
             let mut req = Raw::new(&app, method.clone(), path.clone());
             if let Some(key) = key {
@@ -1076,12 +1089,14 @@ async fn protocol_abuse_is_refused(store: &Store) {
                 req = req.json(body);
             }
             let answer = req.send().await;
-            assert_problem(
-                &answer,
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-                &format!("key {key:?} on {method} {path}"),
-            );
+            let case = format!("key {key:?} on {method} {path}");
+            assert_problem(&answer, *status, code, &case);
+            let challenge = answer
+                .headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok());
+            let expected = (*status == StatusCode::UNAUTHORIZED).then_some("Bearer");
+            assert_eq!(challenge, expected, "{case}");
             forbidden += 1;
         }
     }

@@ -154,7 +154,7 @@ async fn operators_see_the_pre_queue_the_draw_and_the_waiting_list(store: &Store
         .send()
         .await
         .expect("request");
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     app.app.stop().await.expect("clean stop");
 }
 

@@ -140,7 +140,7 @@ async fn sale_windows_pre_queue_draw_and_closing(store: &Store) {
         .send()
         .await
         .expect("request");
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
 crate::on_both_stores!(sale_windows_pre_queue_draw_and_closing);
