@@ -454,6 +454,11 @@ impl ResponseError for ApiError {
             Self::Unauthenticated | Self::OperatorKeyRequired => {
                 builder.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            // Every 401 names how to authenticate (RFC 9110 §15.5.2): here, the queue token
+            // that joining a concert's queue issues, sent in the `Queue-Token` header.
+            Self::QueueTokenRequired(_) => {
+                builder.insert_header((header::WWW_AUTHENTICATE, QUEUE_TOKEN_CHALLENGE));
+            }
             Self::RateLimited {
                 retry_after_secs, ..
             } => {
@@ -469,12 +474,16 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The challenge of a 401 `QUEUE_TOKEN_REQUIRED`: the credential is the `Queue-Token` header.
+const QUEUE_TOKEN_CHALLENGE: &str = "Queue-Token realm=\"queue\"";
+
 /// The error statuses every operation may answer with, for the OpenAPI document.
 const ERROR_RESPONSES: &[(u16, &str)] = &[
     (400, "VALIDATION_FAILED (or IDEMPOTENCY_KEY_REQUIRED)"),
     (
         401,
-        "UNAUTHENTICATED (with `WWW-Authenticate: Bearer`) or QUEUE_TOKEN_REQUIRED",
+        "UNAUTHENTICATED (with `WWW-Authenticate: Bearer`) or QUEUE_TOKEN_REQUIRED (with \
+         `WWW-Authenticate: Queue-Token realm=\"queue\"`)",
     ),
     (
         403,
@@ -849,6 +858,13 @@ mod tests {
                 Some("Bearer")
             );
         }
+        let res = ApiError::QueueTokenRequired("no token".into()).error_response();
+        assert_eq!(
+            res.headers()
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok()),
+            Some("Queue-Token realm=\"queue\"")
+        );
     }
 
     #[test]

@@ -113,6 +113,20 @@ fn assert_problem(answer: &Answer, status: StatusCode, code: &str, case: &str) {
         Some(u64::from(status.as_u16())),
         "{case}"
     );
+    if status == StatusCode::UNAUTHORIZED {
+        // HTTP: every 401 carries a challenge saying which credential to send.
+        let challenge = answer
+            .headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let expected = if code == "QUEUE_TOKEN_REQUIRED" {
+            "Queue-Token realm=\"queue\""
+        } else {
+            "Bearer"
+        };
+        assert_eq!(challenge, expected, "{case}: WWW-Authenticate");
+    }
 }
 
 fn now() -> u64 {
