@@ -22,6 +22,17 @@ struct Asset {
     body: &'static str,
 }
 
+/// The entry for the ES module `web/<name>`, served at `/<name>`.
+macro_rules! script {
+    ($name:literal) => {
+        Asset {
+            path: concat!("/", $name),
+            content_type: JAVASCRIPT,
+            body: include_str!(concat!("../web/", $name)),
+        }
+    };
+}
+
 /// Every file of the client. Scripts are ES modules that import each other by these paths.
 const ASSETS: &[Asset] = &[
     Asset {
@@ -34,51 +45,15 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_str!("../web/app.css"),
     },
-    Asset {
-        path: "/app.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/app.js"),
-    },
-    Asset {
-        path: "/api.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/api.js"),
-    },
-    Asset {
-        path: "/messages.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/messages.js"),
-    },
-    Asset {
-        path: "/view.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/view.js"),
-    },
-    Asset {
-        path: "/queue.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/queue.js"),
-    },
-    Asset {
-        path: "/seats.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/seats.js"),
-    },
-    Asset {
-        path: "/hold.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/hold.js"),
-    },
-    Asset {
-        path: "/wallet.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/wallet.js"),
-    },
-    Asset {
-        path: "/session.js",
-        content_type: JAVASCRIPT,
-        body: include_str!("../web/session.js"),
-    },
+    script!("app.js"),
+    script!("api.js"),
+    script!("messages.js"),
+    script!("view.js"),
+    script!("queue.js"),
+    script!("seats.js"),
+    script!("hold.js"),
+    script!("wallet.js"),
+    script!("session.js"),
 ];
 
 /// The paths the client is served at (for tests and the route list).

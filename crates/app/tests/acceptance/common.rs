@@ -112,21 +112,33 @@ impl TestApp {
     /// Creates a concert with one schedule a week ahead whose seats have the given prices;
     /// returns (concert id, schedule id, seat ids in order).
     pub async fn concert_with_seats(&self, prices: &[i64]) -> (i64, i64, Vec<i64>) {
-        let (status, concert) = self
-            .admin(
-                Method::POST,
-                "/api/v1/admin/concerts",
-                Some(json!({"title": "Acceptance", "venue": "Hall"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{concert}");
-        let concert_id = concert["id"].as_i64().expect("concert id");
-        let starts_at = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
         let seats: Vec<Value> = prices
             .iter()
             .enumerate()
             .map(|(i, p)| json!({"number": format!("A-{}", i + 1), "grade": if i % 2 == 0 { "VIP" } else { "R" }, "price": p}))
             .collect();
+        self.concert_with_schedule("Acceptance", "Hall", seats)
+            .await
+    }
+
+    /// Creates concert `title` at `venue` with one schedule a week ahead holding `seats`
+    /// (`{number, grade, price}` each); returns (concert id, schedule id, seat ids in order).
+    pub async fn concert_with_schedule(
+        &self,
+        title: &str,
+        venue: &str,
+        seats: Vec<Value>,
+    ) -> (i64, i64, Vec<i64>) {
+        let (status, concert) = self
+            .admin(
+                Method::POST,
+                "/api/v1/admin/concerts",
+                Some(json!({"title": title, "venue": venue})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{concert}");
+        let concert_id = concert["id"].as_i64().expect("concert id");
+        let starts_at = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
         let (status, schedule) = self
             .admin(
                 Method::POST,

@@ -119,16 +119,6 @@ impl Scene {
     /// Creates a concert whose one schedule has `rows` of (row letter, seats, grade, price),
     /// seats numbered `A-1`, `A-2`, ...
     pub async fn concert(&self, title: &str, rows: &[(&str, usize, &str, i64)]) -> Show {
-        let (status, concert) = self
-            .app
-            .admin(
-                Method::POST,
-                "/api/v1/admin/concerts",
-                Some(json!({"title": title, "venue": "Olympic Hall"})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{concert}");
-        let concert_id = concert["id"].as_i64().expect("concert id");
         let seats: Vec<Value> = rows
             .iter()
             .flat_map(|&(row, count, grade, price)| {
@@ -137,25 +127,14 @@ impl Scene {
                 })
             })
             .collect();
-        let starts_at = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
-        let (status, schedule) = self
+        let (concert_id, schedule_id, seats) = self
             .app
-            .admin(
-                Method::POST,
-                &format!("/api/v1/admin/concerts/{concert_id}/schedules"),
-                Some(json!({"startsAt": starts_at, "seats": seats})),
-            )
+            .concert_with_schedule(title, "Olympic Hall", seats)
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{schedule}");
         Show {
             concert_id,
-            schedule_id: schedule["scheduleId"].as_i64().expect("schedule id"),
-            seats: schedule["seats"]
-                .as_array()
-                .expect("seats")
-                .iter()
-                .map(|s| s["seatId"].as_i64().expect("seat id"))
-                .collect(),
+            schedule_id,
+            seats,
         }
     }
 
