@@ -6,12 +6,6 @@
 //! the document is refused.
 
 use crate::errors::ApiError;
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
-use futures::future::LocalBoxFuture;
-use paperclip::actix::OperationModifier;
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
-use paperclip::v2::schema::Apiv2Schema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::ops::Deref;
@@ -64,31 +58,51 @@ impl<T> Deref for JsonBody<T> {
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+/// Makes `$wrapper<T>` (with `fn from_value(Value) -> Result<Self, ApiError>`) a request
+/// extractor that reads the body as JSON, and documents it as `T`'s JSON body: one place for
+/// every typed body, so they all refuse what [`JsonBody`] refuses.
+macro_rules! json_body_extractor {
+    ($wrapper:ident) => {
+        impl<T: ::serde::de::DeserializeOwned + 'static> ::actix_web::FromRequest for $wrapper<T> {
+            type Error = ::actix_web::Error;
+            type Future =
+                ::futures::future::LocalBoxFuture<'static, Result<Self, ::actix_web::Error>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = web::Json::<Value>::from_request(req, payload);
-        Box::pin(async move { Ok(Self::from_value(body.await?.into_inner())?) })
-    }
+            fn from_request(
+                req: &::actix_web::HttpRequest,
+                payload: &mut ::actix_web::dev::Payload,
+            ) -> Self::Future {
+                let body = <::actix_web::web::Json<::serde_json::Value> as ::actix_web::FromRequest>::from_request(
+                    req, payload,
+                );
+                Box::pin(async move { Ok(Self::from_value(body.await?.into_inner())?) })
+            }
+        }
+
+        impl<T: ::paperclip::v2::schema::Apiv2Schema> ::paperclip::v2::schema::Apiv2Schema
+            for $wrapper<T>
+        {
+            fn name() -> Option<String> {
+                T::name()
+            }
+
+            fn raw_schema() -> ::paperclip::v2::models::DefaultSchemaRaw {
+                T::raw_schema()
+            }
+        }
+
+        impl<T: ::paperclip::v2::schema::Apiv2Schema> ::paperclip::actix::OperationModifier
+            for $wrapper<T>
+        {
+            fn update_parameter(op: &mut ::paperclip::v2::models::DefaultOperationRaw) {
+                <::actix_web::web::Json<T> as ::paperclip::actix::OperationModifier>::update_parameter(op);
+            }
+        }
+    };
 }
+pub(crate) use json_body_extractor;
 
-impl<T: Apiv2Schema> Apiv2Schema for JsonBody<T> {
-    fn name() -> Option<String> {
-        T::name()
-    }
-
-    fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
-    }
-}
-
-impl<T: Apiv2Schema> OperationModifier for JsonBody<T> {
-    fn update_parameter(op: &mut DefaultOperationRaw) {
-        <web::Json<T> as OperationModifier>::update_parameter(op);
-    }
-}
+json_body_extractor!(JsonBody);
 
 #[cfg(test)]
 mod tests {

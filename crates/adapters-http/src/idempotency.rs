@@ -3,14 +3,9 @@
 //! the operation's name. Two requests that differ only in key order or spacing are the same
 //! request; anything else is a different one.
 
+use crate::body::JsonBody;
 use crate::errors::ApiError;
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
 use domain::RequestFingerprint;
-use futures::future::LocalBoxFuture;
-use paperclip::actix::OperationModifier;
-use paperclip::v2::models::{DefaultOperationRaw, DefaultSchemaRaw};
-use paperclip::v2::schema::Apiv2Schema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -102,40 +97,12 @@ impl<T> FingerprintedJson<T> {
     {
         let body = crate::body::require_object(body)?;
         let canonical = canonical_json(&body);
-        let value = serde_json::from_value::<T>(body)
-            .map_err(|e| ApiError::Validation(format!("invalid request body: {e}")))?;
+        let JsonBody(value) = JsonBody::from_value(body)?;
         Ok(Self { value, canonical })
     }
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for FingerprintedJson<T> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = web::Json::<Value>::from_request(req, payload);
-        Box::pin(async move {
-            let body = body.await?.into_inner();
-            Ok(Self::from_value(body)?)
-        })
-    }
-}
-
-impl<T: Apiv2Schema> Apiv2Schema for FingerprintedJson<T> {
-    fn name() -> Option<String> {
-        T::name()
-    }
-
-    fn raw_schema() -> DefaultSchemaRaw {
-        T::raw_schema()
-    }
-}
-
-impl<T: Apiv2Schema> OperationModifier for FingerprintedJson<T> {
-    fn update_parameter(op: &mut DefaultOperationRaw) {
-        <web::Json<T> as OperationModifier>::update_parameter(op);
-    }
-}
+crate::body::json_body_extractor!(FingerprintedJson);
 
 #[cfg(test)]
 mod tests {
